@@ -1,0 +1,300 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	policyv1alpha1 "github.com/projectwarden/warden/apis/policy/v1alpha1"
+)
+
+// Decider is the one decision function: the admission webhook calls Decide for proposed
+// changes, the controller calls Judge for stored objects, and both see the same inventory,
+// facts and policies.
+//
+// Decider is safe for concurrent use.
+type Decider struct {
+	inv      *Inventory
+	engine   *Engine
+	settings Settings
+}
+
+// NewDecider returns a Decider over an empty inventory with the built-in policies compiled.
+func NewDecider(ctx context.Context, s Settings) (*Decider, error) {
+	e, err := NewEngine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Decider{inv: NewInventory(), engine: e, settings: s}, nil
+}
+
+// Inventory returns the inventory the Decider reads.
+func (d *Decider) Inventory() *Inventory { return d.inv }
+
+// Engine returns the policy engine.
+func (d *Decider) Engine() *Engine { return d.engine }
+
+// Apply records a stored object. A DelegationPolicy is compiled, tested and activated; if it
+// fails, the previously active version stays and the error is returned.
+func (d *Decider) Apply(ctx context.Context, obj client.Object) error {
+	switch o := obj.(type) {
+	case *policyv1alpha1.DelegationPolicy:
+		p, err := d.engine.CompilePolicy(ctx, o)
+		if err != nil {
+			return err
+		}
+		d.engine.Activate(p)
+		return nil
+	case *corev1.Namespace:
+		if err := d.engine.SetNamespace(ctx, o.Name, o.Labels); err != nil {
+			return fmt.Errorf("recording namespace %s: %w", o.Name, err)
+		}
+	}
+	d.inv.Apply(obj)
+	return nil
+}
+
+// Remove forgets a stored object. It does not return an error if the object is absent.
+func (d *Decider) Remove(ctx context.Context, obj client.Object) error {
+	switch obj.(type) {
+	case *policyv1alpha1.DelegationPolicy:
+		d.engine.Deactivate(obj.GetName())
+		return nil
+	case *corev1.Namespace:
+		if err := d.engine.DeleteNamespace(ctx, obj.GetName()); err != nil {
+			return fmt.Errorf("forgetting namespace %s: %w", obj.GetName(), err)
+		}
+	}
+	d.inv.Remove(obj)
+	return nil
+}
+
+// Change is a proposed admission change.
+type Change struct {
+	Operation Operation
+	// Object is the proposed object (CREATE, UPDATE).
+	Object client.Object
+	// OldObject is the stored object (UPDATE, DELETE).
+	OldObject client.Object
+}
+
+// Decision is the answer to a Change.
+type Decision struct {
+	Kind      string
+	Key       Key
+	Operation Operation
+	// Allowed is false when any deny-level violation applies.
+	Allowed  bool
+	Denials  []Violation
+	Warnings []Violation
+	// Affected are the verdicts of other HTTPProxies whose state the change alters, as the
+	// controller would judge them once the change is stored.
+	Affected []*Verdict
+}
+
+// DenialMessages returns the denials as lines for kubectl.
+func (d *Decision) DenialMessages() []string { return texts(d.Kind, d.Key, d.Denials) }
+
+// WarningMessages returns the warnings as lines for kubectl.
+func (d *Decision) WarningMessages() []string { return texts(d.Kind, d.Key, d.Warnings) }
+
+func texts(kind string, k Key, vs []Violation) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Text(kind, k)
+	}
+	return out
+}
+
+// Verdict is the judgement of one stored (or hypothetically stored) HTTPProxy.
+type Verdict struct {
+	Key      Key
+	Denials  []Violation
+	Warnings []Violation
+	Audits   []Violation
+	// Status is what the controller writes to the HTTPProxy.
+	Status contourv1.HTTPProxyStatus
+}
+
+// Accepted reports whether the proxy belongs in the accepted set (no deny-level violation).
+func (v *Verdict) Accepted() bool { return len(v.Denials) == 0 }
+
+// Decide answers an admission request: it evaluates the inventory as it would be with the
+// change applied, without applying it.
+func (d *Decider) Decide(ctx context.Context, c Change) (*Decision, error) {
+	obj := c.Object
+	if c.Operation == Delete || obj == nil {
+		obj = c.OldObject
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("change has no object")
+	}
+	dec := &Decision{Key: Key{obj.GetNamespace(), obj.GetName()}, Operation: c.Operation, Allowed: true}
+	var err error
+	switch o := obj.(type) {
+	case *contourv1.HTTPProxy:
+		dec.Kind = "HTTPProxy"
+		err = d.decideProxy(ctx, c, o, dec)
+	case *contourv1.TLSCertificateDelegation:
+		dec.Kind = "TLSCertificateDelegation"
+		err = d.decideDelegation(ctx, c, o, dec)
+	case *policyv1alpha1.DelegationPolicy:
+		dec.Kind = "DelegationPolicy"
+		d.decidePolicy(ctx, c, o, dec)
+	default:
+		dec.Kind = obj.GetObjectKind().GroupVersionKind().Kind
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec.Allowed = len(dec.Denials) == 0
+	return dec, nil
+}
+
+// Judge evaluates a stored HTTPProxy, as the controller does. It returns nil if the proxy is
+// not in the inventory.
+func (d *Decider) Judge(ctx context.Context, k Key) (*Verdict, error) {
+	d.inv.mu.RLock()
+	defer d.inv.mu.RUnlock()
+	e := d.inv.proxy(k)
+	if e == nil {
+		return nil, nil
+	}
+	return d.judge(ctx, d.inv, e)
+}
+
+func (d *Decider) judge(ctx context.Context, v view, e *proxyEntry) (*Verdict, error) {
+	f := computeFacts(v, d.settings, e)
+	in := d.input(v, Audit, "HTTPProxy", e.key, e.objectValue(), nil, "facts", f.value())
+	res, err := d.engine.evaluate(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("judging HTTPProxy %s: %w", e.key, err)
+	}
+	return &Verdict{
+		Key: e.key, Denials: res.deny, Warnings: res.warn, Audits: res.audit,
+		Status: proxyStatus(res, e.obj.Generation),
+	}, nil
+}
+
+func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPProxy, dec *Decision) error {
+	d.inv.mu.RLock()
+	defer d.inv.mu.RUnlock()
+	k := dec.Key
+	if c.Operation == Delete {
+		old := d.inv.proxy(k)
+		if old == nil {
+			old = newProxyEntry(p)
+		}
+		after := &overlay{Inventory: d.inv, proxyKey: &k}
+		f := computeFacts(d.inv, d.settings, old)
+		imp := proxyDeleteImpact(d.inv, after, d.settings, old)
+		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil, "facts", f.value(), "impact", imp.value()))
+		if err != nil {
+			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
+		}
+		dec.Denials, dec.Warnings = res.deny, res.warn
+		return d.affected(ctx, after, affectedByProxy(d.inv, after, k), k, dec)
+	}
+	n := newProxyEntry(p)
+	ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
+	f := computeFacts(ov, d.settings, n)
+	var oldValue ast.Value
+	if c.OldObject != nil {
+		oldValue = objectValue(c.OldObject)
+	}
+	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, "facts", f.value()))
+	if err != nil {
+		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
+	}
+	dec.Denials, dec.Warnings = res.deny, res.warn
+	return d.affected(ctx, ov, affectedByProxy(d.inv, ov, k), k, dec)
+}
+
+func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.TLSCertificateDelegation, dec *Decision) error {
+	d.inv.mu.RLock()
+	defer d.inv.mu.RUnlock()
+	k := dec.Key
+	ov := &overlay{Inventory: d.inv, delegationKey: &k}
+	if c.Operation != Delete {
+		ov.newDelegation = t
+	}
+	imp := delegationImpact(d.inv, ov, d.settings, d.inv.delegations[k], ov.newDelegation)
+	var oldValue ast.Value
+	if c.OldObject != nil && c.Operation != Delete {
+		oldValue = objectValue(c.OldObject)
+	}
+	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue, "facts", delegationFacts(ov, t), "impact", imp.value())
+	res, err := d.engine.evaluate(ctx, in)
+	if err != nil {
+		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, k, err)
+	}
+	dec.Denials, dec.Warnings = res.deny, res.warn
+	return d.affected(ctx, ov, imp.proxies(), Key{}, dec)
+}
+
+// decidePolicy admits a DelegationPolicy only if it compiles and its tests pass.
+func (d *Decider) decidePolicy(ctx context.Context, c Change, p *policyv1alpha1.DelegationPolicy, dec *Decision) {
+	if c.Operation == Delete {
+		return
+	}
+	if _, err := d.engine.CompilePolicy(ctx, p); err != nil {
+		rule := "policy-compiles"
+		fix := "fix spec.rego; run `opa check` on it locally"
+		if pe, ok := err.(*PolicyError); ok && pe.Stage == "test" {
+			rule, fix = "policy-tests-pass", "fix spec.rego or spec.tests; run `opa test` on both locally"
+		}
+		dec.Denials = append(dec.Denials, Violation{Rule: rule, Message: err.Error(), Fix: fix})
+	}
+}
+
+// affected judges the proxies a change alters (except skip, the changed one itself).
+func (d *Decider) affected(ctx context.Context, v view, keys []Key, skip Key, dec *Decision) error {
+	for _, k := range keys {
+		e := v.proxy(k)
+		if k == skip || e == nil {
+			continue
+		}
+		vd, err := d.judge(ctx, v, e)
+		if err != nil {
+			return err
+		}
+		dec.Affected = append(dec.Affected, vd)
+	}
+	return nil
+}
+
+// input builds the decision input (see docs/policy-authoring.md). extra are key/value pairs.
+func (d *Decider) input(v view, op Operation, kind string, k Key, object, oldObject ast.Value, extra ...any) ast.Value {
+	labels, exists := v.namespaceLabels(k.Namespace)
+	kv := []any{
+		"operation", strv(string(op)),
+		"kind", strv(kind),
+		"object", object,
+		"namespace", obj("name", strv(k.Namespace), "exists", boolean(exists), "labels", mustValue(nonNilMap(labels))),
+		"config", d.configValue(),
+	}
+	if oldObject != nil {
+		kv = append(kv, "oldObject", oldObject)
+	}
+	return obj(append(kv, extra...)...)
+}
+
+func (d *Decider) configValue() ast.Value {
+	s := d.settings
+	return obj(
+		"rootNamespaces", arr(s.RootNamespaces, strv),
+		"disablePermitInsecure", boolean(s.DisablePermitInsecure),
+		"fallbackCertificate", optionalKey(s.FallbackCertificate),
+	)
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
