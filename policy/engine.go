@@ -2,7 +2,7 @@ package policy
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"sort"
 	"sync/atomic"
 
@@ -254,4 +254,3 @@ func str(v any) string {
 	s, _ := v.(string)
 	return s
 }
-

@@ -10,9 +10,9 @@ import (
 // expensive. Hitting one sets Facts.ReachTruncated; the decision stays correct for what was
 // walked and says so.
 const (
-	maxReachPaths = 32  // include paths recorded per proxy
+	maxReachPaths = 32   // include paths recorded per proxy
 	maxWalkSteps  = 4096 // nodes visited per walk
-	maxCycles     = 8   // cycles recorded per proxy
+	maxCycles     = 8    // cycles recorded per proxy
 )
 
 // Facts are what Warden computes in Go about one HTTPProxy, from the inventory or from the
@@ -367,4 +367,3 @@ func uniqueKeys(keys []Key) []Key {
 	}
 	return out
 }
-

@@ -289,10 +289,9 @@ var fallbackUsers = Key{Name: "<fallback-certificate>"}
 // nilView is an empty view, for facts that depend on the proxy alone.
 type nilView struct{ view }
 
-func (nilView) proxy(Key) *proxyEntry                   { return nil }
-func (nilView) grantsFor(Key) map[Key][]string          { return nil }
-func (nilView) secretExists(Key) bool                   { return false }
-
+func (nilView) proxy(Key) *proxyEntry          { return nil }
+func (nilView) grantsFor(Key) map[Key][]string { return nil }
+func (nilView) secretExists(Key) bool          { return false }
 
 func includeKey(inc contourv1.Include, ns string) Key {
 	if inc.Namespace != "" {
