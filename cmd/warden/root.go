@@ -1,0 +1,14 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "warden",
+		Short:         "Multi-team delegation policy for Contour HTTPProxy: admission, controller and xDS",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newCheckCommand())
+	return root
+}
