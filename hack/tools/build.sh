@@ -37,15 +37,20 @@ fi
 version=${mod#* } modpath=${mod%% *}
 echo "building $name $version from $modpath${note:+ ($note)}…"
 
+# Stamp the version as the projects' own release builds do; otherwise
+# kube-apiserver (and its /version endpoint) says v0.0.0-master and helm v4.3.
 ldflags='-s -w'
-if [[ $modpath == k8s.io/kubernetes ]]; then
-	# Stamp the version as Kubernetes' own build does (hack/lib/version.sh);
-	# otherwise the binary and its /version endpoint say v0.0.0-master.
+case $modpath in
+k8s.io/kubernetes)
 	mm=${version#v}
 	v=k8s.io/component-base/version
 	ldflags+=" -X $v.gitVersion=$version -X $v.gitMajor=${mm%%.*} -X $v.gitMinor=$(cut -d. -f2 <<<"$mm")"
 	ldflags+=" -X $v.gitTreeState=clean"
-fi
+	;;
+helm.sh/helm/v4)
+	ldflags+=" -X helm.sh/helm/v4/internal/version.version=$version"
+	;;
+esac
 mkdir -p "$(dirname "$out")"
 out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
 log=$(mktemp)
