@@ -71,9 +71,10 @@ func BenchmarkDecide(b *testing.B) {
 	newChild := fx.Proxy("team-007", "new-child").Route("web", 80, fx.Prefix("/x")).Obj()
 	dupRoot := fx.Proxy("roots-01", "dup").FQDN("app-0001.example.com").Route("web", 80).Obj()
 	cases := map[string]policy.Change{
-		"create_root_with_4_includes": {Operation: policy.Create, Object: newRoot},
-		"create_child":                {Operation: policy.Create, Object: newChild},
-		"create_duplicate_fqdn_root":  {Operation: policy.Create, Object: dupRoot},
+		"create_root_with_4_includes":  {Operation: policy.Create, Object: newRoot},
+		"create_child":                 {Operation: policy.Create, Object: newChild},
+		"create_duplicate_fqdn_root":   {Operation: policy.Create, Object: dupRoot},
+		"create_root_judging_affected": {Operation: policy.Create, Object: newRoot, JudgeAffected: true},
 	}
 	for name, c := range cases {
 		b.Run(name, func(b *testing.B) {

@@ -80,6 +80,9 @@ type Change struct {
 	Object client.Object
 	// OldObject is the stored object (UPDATE, DELETE).
 	OldObject client.Object
+	// JudgeAffected also judges the other HTTPProxies the change alters (Decision.Affected).
+	// Admission does not need it; it costs one evaluation per affected proxy.
+	JudgeAffected bool
 }
 
 // Decision is the answer to a Change.
@@ -92,7 +95,7 @@ type Decision struct {
 	Denials  []Violation
 	Warnings []Violation
 	// Affected are the verdicts of other HTTPProxies whose state the change alters, as the
-	// controller would judge them once the change is stored.
+	// controller would judge them once the change is stored. Only with Change.JudgeAffected.
 	Affected []*Verdict
 }
 
@@ -197,6 +200,9 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
 		}
 		dec.Denials, dec.Warnings = res.deny, res.warn
+		if !c.JudgeAffected {
+			return nil
+		}
 		return d.affected(ctx, after, affectedByProxy(d.inv, after, k), k, dec)
 	}
 	n := newProxyEntry(p)
@@ -211,6 +217,9 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
 	}
 	dec.Denials, dec.Warnings = res.deny, res.warn
+	if !c.JudgeAffected {
+		return nil
+	}
 	return d.affected(ctx, ov, affectedByProxy(d.inv, ov, k), k, dec)
 }
 
@@ -233,6 +242,9 @@ func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.T
 		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, k, err)
 	}
 	dec.Denials, dec.Warnings = res.deny, res.warn
+	if !c.JudgeAffected {
+		return nil
+	}
 	return d.affected(ctx, ov, imp.proxies(), Key{}, dec)
 }
 

@@ -226,7 +226,7 @@ func TestDecide_impact(t *testing.T) {
 
 func TestDecide_affectedVerdicts(t *testing.T) {
 	d := newDecider(t, policy.Settings{}, svcA, child)
-	dec, err := d.Decide(t.Context(), policy.Change{Operation: policy.Create,
+	dec, err := d.Decide(t.Context(), policy.Change{Operation: policy.Create, JudgeAffected: true,
 		Object: fx.Proxy("roots", "app").FQDN("app.example.com").Include("team-a", "child").Obj()})
 	if err != nil {
 		t.Fatal(err)

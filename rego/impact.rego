@@ -16,8 +16,13 @@ warn contains v if {
 	some a in input.impact.affected
 	v := lib.violation(
 		"impact",
-		sprintf(effects[a.effect], [a.proxy, concat(", ", a.fqdns)]),
+		sprintf(effects[a.effect], [a.proxy, serving(a.fqdns)]),
 		"update the dependent objects first if this is not intended",
 		"", "",
 	)
 }
+
+# serving names the vhosts, or says there are none yet.
+serving(fqdns) := concat(", ", fqdns) if count(fqdns) > 0
+
+else := "no vhost yet"

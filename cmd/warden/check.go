@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	policyv1alpha1 "github.com/projectwarden/warden/apis/policy/v1alpha1"
 	"github.com/projectwarden/warden/check"
 	"github.com/projectwarden/warden/config"
 	"github.com/projectwarden/warden/policy"
@@ -66,7 +67,10 @@ func runCheck(cmd *cobra.Command, f checkFlags) error {
 		if err != nil {
 			return &exitError{code: 2, msg: err.Error()}
 		}
-		for _, p := range pols {
+		for i, p := range pols {
+			if _, ok := p.(*policyv1alpha1.DelegationPolicy); !ok {
+				return &exitError{code: 2, msg: fmt.Sprintf("--policy %v: document %d is not a DelegationPolicy", f.policies, i+1)}
+			}
 			if err := d.Apply(ctx, p); err != nil {
 				return &exitError{code: 2, msg: err.Error()}
 			}
