@@ -80,6 +80,9 @@ func (e *Engine) CompilePolicy(ctx context.Context, dp *policyv1alpha1.Delegatio
 			return nil, &PolicyError{Policy: name, Stage: "contract", Detail: fmt.Sprintf("package %s is reserved for Warden; declare your own package, e.g. package %s", strings.TrimPrefix(pkg, "data."), regoName(name))}
 		}
 	}
+	if ref := reservedRef(mod); ref != "" {
+		return nil, &PolicyError{Policy: name, Stage: "contract", Detail: fmt.Sprintf("%s is Warden's own and is not available to DelegationPolicies; use input and data.inventory", ref)}
+	}
 	hasDeny, hasWarn := false, false
 	for _, r := range mod.Rules {
 		switch r.Head.Name.String() {
@@ -196,6 +199,18 @@ func policyHash(dp *policyv1alpha1.DelegationPolicy) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// reservedRef returns the first reference into data.warden in m, or "".
+func reservedRef(m *ast.Module) string {
+	found := ""
+	ast.WalkRefs(m, func(r ast.Ref) bool {
+		if found == "" && r.HasPrefix(ast.MustParseRef("data.warden")) {
+			found = r.String()
+		}
+		return found != ""
+	})
+	return found
 }
 
 // regoName turns a Kubernetes name into a valid Rego package name.

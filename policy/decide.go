@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -253,14 +254,24 @@ func (d *Decider) decidePolicy(ctx context.Context, c Change, p *policyv1alpha1.
 	if c.Operation == Delete {
 		return
 	}
-	if _, err := d.engine.CompilePolicy(ctx, p); err != nil {
-		rule := "policy-compiles"
-		fix := "fix spec.rego; run `opa check` on it locally"
-		if pe, ok := err.(*PolicyError); ok && pe.Stage == "test" {
-			rule, fix = "policy-tests-pass", "fix spec.rego or spec.tests; run `opa test` on both locally"
+	_, err := d.engine.CompilePolicy(ctx, p)
+	var pe *PolicyError
+	if !errors.As(err, &pe) {
+		if err != nil {
+			dec.Denials = append(dec.Denials, Violation{Rule: "policy-compiles", Message: err.Error()})
 		}
-		dec.Denials = append(dec.Denials, Violation{Rule: rule, Message: err.Error(), Fix: fix})
+		return
 	}
+	v := Violation{Rule: "policy-compiles", Message: "spec.rego does not compile: " + pe.Detail,
+		Fix: "fix spec.rego; `opa check --strict` finds this locally"}
+	switch pe.Stage {
+	case "test":
+		v = Violation{Rule: "policy-tests-pass", Message: "spec.tests failed: " + pe.Detail,
+			Fix: "fix spec.rego or spec.tests; `opa test` runs them locally"}
+	case "contract":
+		v = Violation{Rule: "policy-contract", Message: pe.Detail, Fix: "see docs/policy-authoring.md"}
+	}
+	dec.Denials = append(dec.Denials, v)
 }
 
 // affected judges the proxies a change alters (except skip, the changed one itself).

@@ -152,7 +152,14 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value) (findings, error
 	}
 	for _, p := range e.admins.Load().policies {
 		if err := p.evaluate(ctx, txn, input, &out); err != nil {
-			return out, err
+			if ctx.Err() != nil {
+				return out, err
+			}
+			// One admin policy's runtime error (e.g. conflicting complete rules) must not
+			// block every change in the cluster: it is reported, not enforced.
+			out.warn = append(out.warn, Violation{Policy: p.Name, Rule: "evaluation-error",
+				Message: "the policy failed to evaluate and was skipped: " + err.Error(),
+				Fix:     "fix the DelegationPolicy; until then its rules are not enforced"})
 		}
 	}
 	for _, vs := range [][]Violation{out.deny, out.warn, out.audit} {
@@ -261,7 +268,7 @@ func violationFrom(it any, policy string) Violation {
 		v.Fix = str(x["fix"])
 		v.Type = str(x["type"])
 		v.Reason = str(x["reason"])
-		v.StatusError = str(x["status"]) == "error"
+		v.StatusError = policy == "" && str(x["status"]) == "error" // built-in rules only
 	default:
 		v.Message = fmt.Sprint(x)
 	}

@@ -497,12 +497,12 @@ func TestExamplePolicies_admission(t *testing.T) {
 				"failing_test_rejected": {
 					edit:    func(s *policyv1alpha1.DelegationPolicySpec) { s.Tests = strings.Replace(s.Tests, b.old, b.new, 1) },
 					denied:  []string{"policy-tests-pass"},
-					message: []string{"DelegationPolicy " + name + ": spec.tests failed: 1 of ", " failed: " + b.test + " (line ", "[policy-tests-pass]; fix: fix spec.rego or spec.tests; run `opa test` on both locally"},
+					message: []string{"DelegationPolicy " + name + ": spec.tests failed: 1 of ", " failed: " + b.test + " (line ", "[policy-tests-pass]; fix: fix spec.rego or spec.tests; `opa test` runs them locally"},
 				},
 				"syntax_error_rejected": {
 					edit:    func(s *policyv1alpha1.DelegationPolicySpec) { s.Rego += "\ndeny contains msg if {\n" },
 					denied:  []string{"policy-compiles"},
-					message: []string{"DelegationPolicy " + name + ": spec.rego does not compile: ", "rego_parse_error", "[policy-compiles]; fix: fix spec.rego; run `opa check` on it locally"},
+					message: []string{"DelegationPolicy " + name + ": spec.rego does not compile: ", "rego_parse_error", "[policy-compiles]; fix: fix spec.rego; `opa check --strict` finds this locally"},
 				},
 			}
 			for cname, tc := range cases {

@@ -108,6 +108,9 @@ func (f *Facts) value() ast.Value {
 // mustValue converts a JSON-serialisable API value. API types always serialise, so an
 // error here is a bug; it yields null rather than a panic.
 func mustValue(x any) ast.Value {
+	if c, ok := x.([]contourv1.MatchCondition); ok && c == nil {
+		return ast.NewArray()
+	}
 	v, err := toValue(x)
 	if err != nil {
 		return ast.Null{}
@@ -135,13 +138,13 @@ func objectValue(o client.Object) ast.Value {
 	if a := c.GetAnnotations(); a != nil {
 		delete(a, "kubectl.kubernetes.io/last-applied-configuration")
 	}
-	switch t := c.(type) {
-	case *contourv1.HTTPProxy:
-		t.Status = contourv1.HTTPProxyStatus{}
-	case *contourv1.TLSCertificateDelegation:
-		t.Status = contourv1.TLSCertificateDelegationStatus{}
+	v := mustValue(c)
+	if o, ok := v.(ast.Object); ok { // status is never an input to a decision
+		if f := o.Get(ast.StringTerm("status")); f != nil {
+			return o.Diff(ast.NewObject([2]*ast.Term{ast.StringTerm("status"), f}))
+		}
 	}
-	return mustValue(c)
+	return v
 }
 
 // value returns the proxy as Rego input, built once per stored version.

@@ -8,8 +8,14 @@ type Key struct {
 	Name      string
 }
 
-// String returns "namespace/name", the form used in messages and in Rego input.
-func (k Key) String() string { return k.Namespace + "/" + k.Name }
+// String returns "namespace/name" (or "name" for cluster-scoped objects), the form used in
+// messages and in Rego input.
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.Name // cluster-scoped
+	}
+	return k.Namespace + "/" + k.Name
+}
 
 // less orders keys by namespace, then name.
 func (k Key) less(o Key) bool {
