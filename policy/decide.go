@@ -81,9 +81,24 @@ type Change struct {
 	Object client.Object
 	// OldObject is the stored object (UPDATE, DELETE).
 	OldObject client.Object
+	// User is who asks (admission's userInfo); nil for audits and offline checks.
+	User *UserInfo
 	// JudgeAffected also judges the other HTTPProxies the change alters (Decision.Affected).
 	// Admission does not need it; it costs one evaluation per affected proxy.
 	JudgeAffected bool
+}
+
+// UserInfo identifies the requester, as input.userInfo for admin policies.
+type UserInfo struct {
+	Username string
+	Groups   []string
+}
+
+func (u *UserInfo) value() ast.Value {
+	if u == nil {
+		return ast.Null{}
+	}
+	return obj("username", strv(u.Username), "groups", arr(u.Groups, strv))
 }
 
 // Decision is the answer to a Change.
@@ -196,7 +211,7 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		after := &overlay{Inventory: d.inv, proxyKey: &k}
 		f := computeFacts(d.inv, d.settings, old)
 		imp := proxyDeleteImpact(d.inv, after, d.settings, old)
-		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil, "facts", f.value(), "impact", imp.value()))
+		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil, "facts", f.value(), "impact", imp.value(), "userInfo", c.User.value()))
 		if err != nil {
 			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
 		}
@@ -210,10 +225,14 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 	ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
 	f := computeFacts(ov, d.settings, n)
 	var oldValue ast.Value
+	extra := []any{"facts", f.value()}
 	if c.OldObject != nil {
 		oldValue = objectValue(c.OldObject)
 	}
-	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, "facts", f.value()))
+	if old := d.inv.proxy(k); old != nil && c.Operation == Update {
+		extra = append(extra, "impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value())
+	}
+	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, append(extra, "userInfo", c.User.value())...))
 	if err != nil {
 		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
 	}
@@ -237,7 +256,7 @@ func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.T
 	if c.OldObject != nil && c.Operation != Delete {
 		oldValue = objectValue(c.OldObject)
 	}
-	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue, "facts", delegationFacts(ov, t), "impact", imp.value())
+	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue, "facts", delegationFacts(ov, t), "impact", imp.value(), "userInfo", c.User.value())
 	res, err := d.engine.evaluate(ctx, in)
 	if err != nil {
 		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, k, err)

@@ -65,17 +65,31 @@ func proxyDeleteImpact(before *Inventory, after view, s Settings, old *proxyEntr
 			im.items = append(im.items, impactItem{Proxy: ik, Effect: effectIncludeNotFound, FQDNs: fq})
 		}
 	}
-	for _, dk := range descendants(before, old.key) {
+	im.items = append(im.items, orphanedDescendants(before, after, s, old.key)...)
+	return im
+}
+
+// proxyUpdateImpact describes replacing old: descendants that lose their last path from a
+// root (an include removed, an fqdn given up, a root made a child).
+func proxyUpdateImpact(before *Inventory, after view, s Settings, old *proxyEntry) *impact {
+	return &impact{items: orphanedDescendants(before, after, s, old.key)}
+}
+
+// orphanedDescendants lists the descendants of k that a live root reaches before the change
+// and none reaches after it.
+func orphanedDescendants(before *Inventory, after view, s Settings, k Key) []impactItem {
+	var items []impactItem
+	for _, dk := range descendants(before, k) {
 		de := before.proxy(dk)
 		if de == nil || de.root {
 			continue
 		}
 		was := fqdnsServing(before, s, de)
-		if len(was) > 0 && len(fqdnsServing(after, s, de)) == 0 {
-			im.items = append(im.items, impactItem{Proxy: dk, Effect: effectOrphaned, FQDNs: was})
+		if now := after.proxy(dk); len(was) > 0 && now != nil && len(fqdnsServing(after, s, now)) == 0 {
+			items = append(items, impactItem{Proxy: dk, Effect: effectOrphaned, FQDNs: was})
 		}
 	}
-	return im
+	return items
 }
 
 // descendants returns the proxies reachable through includes from k (not k itself), sorted.

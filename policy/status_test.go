@@ -215,6 +215,14 @@ func TestDecide_impact(t *testing.T) {
 			warned:  []string{"impact"},
 			message: "team-a/child will no longer be reachable from a root (it serves app.example.com)",
 		},
+		"update_removing_an_include_warns_about_orphaned_child": {
+			stored:  []client.Object{svcA, child, fx.Secret("certs", "wild"), deleg, app},
+			op:      policy.Update,
+			old:     app,
+			obj:     fx.Proxy("roots", "app").Created(2).FQDN("app.example.com").TLS("certs/wild").Route("web", 80).Obj(),
+			warned:  []string{"impact", "service-not-found"},
+			message: "HTTPProxy roots/app: team-a/child will no longer be reachable from a root (it serves app.example.com) [impact]",
+		},
 		"delegation_with_star_among_namespaces_warns": {
 			stored:  []client.Object{fx.Secret("certs", "wild")},
 			obj:     fx.Delegation("certs", "d", "wild", "*", "roots"),
