@@ -36,6 +36,9 @@ type HTTPProxy struct {
 	// FallbackCertificate is the Secret served to TLS clients without SNI by vhosts that set
 	// enableFallbackCertificate. Optional.
 	FallbackCertificate *SecretRef `json:"fallbackCertificate,omitempty"`
+	// IngressClassName is set on HTTPProxies that leave spec.ingressClassName empty, by the
+	// mutating webhook. Optional.
+	IngressClassName string `json:"ingressClassName,omitempty"`
 }
 
 // SecretRef names a Secret.
@@ -166,6 +169,7 @@ func (c *Config) PolicySettings() policy.Settings {
 	s := policy.Settings{
 		RootNamespaces:        slices.Clone(c.HTTPProxy.RootNamespaces),
 		DisablePermitInsecure: c.HTTPProxy.DisablePermitInsecure,
+		IngressClassName:      c.HTTPProxy.IngressClassName,
 	}
 	if f := c.HTTPProxy.FallbackCertificate; f != nil {
 		s.FallbackCertificate = &policy.Key{Namespace: f.Namespace, Name: f.Name}

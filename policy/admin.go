@@ -34,7 +34,8 @@ type AdminPolicy struct {
 	// Hash identifies the source (module, tests and enforcement).
 	Hash string
 
-	query rego.PreparedEvalQuery
+	query      rego.PreparedEvalQuery
+	patchQuery *rego.PreparedEvalQuery // nil unless the module defines patch rules
 }
 
 // PolicyError is an admin policy's own fault: it does not parse or compile, breaks the
@@ -83,17 +84,19 @@ func (e *Engine) CompilePolicy(ctx context.Context, dp *policyv1alpha1.Delegatio
 	if ref := reservedRef(mod); ref != "" {
 		return nil, &PolicyError{Policy: name, Stage: "contract", Detail: fmt.Sprintf("%s is Warden's own and is not available to DelegationPolicies; use input and data.inventory", ref)}
 	}
-	hasDeny, hasWarn := false, false
+	hasDeny, hasWarn, hasPatch := false, false, false
 	for _, r := range mod.Rules {
 		switch r.Head.Name.String() {
 		case "deny":
 			hasDeny = true
 		case "warn":
 			hasWarn = true
+		case "patch":
+			hasPatch = true
 		}
 	}
-	if !hasDeny && !hasWarn {
-		return nil, &PolicyError{Policy: name, Stage: "contract", Detail: "spec.rego defines neither `deny contains msg if {...}` nor `warn contains msg if {...}` rules, so it can never decide anything"}
+	if !hasDeny && !hasWarn && !hasPatch {
+		return nil, &PolicyError{Policy: name, Stage: "contract", Detail: "spec.rego defines no `deny contains msg if {...}`, `warn contains msg if {...}` or `patch contains op if {...}` rules, so it can never decide anything"}
 	}
 	mods := map[string]*ast.Module{name + ".rego": mod}
 	c := newCompiler(e.caps)
@@ -111,12 +114,22 @@ func (e *Engine) CompilePolicy(ctx context.Context, dp *policyv1alpha1.Delegatio
 			return nil, err
 		}
 	}
+	if hasPatch {
+		pq, err := rego.New(rego.Compiler(c), rego.Store(e.store), rego.Query("patch := "+pkg+".patch")).PrepareForEval(ctx)
+		if err != nil {
+			return nil, &PolicyError{Policy: name, Stage: "compile", Detail: err.Error()}
+		}
+		p.patchQuery = &pq
+	}
 	var q []string
 	if hasDeny {
 		q = append(q, "deny := "+pkg+".deny")
 	}
 	if hasWarn {
 		q = append(q, "warn := "+pkg+".warn")
+	}
+	if len(q) == 0 {
+		q = []string{"deny := set()"}
 	}
 	p.query, err = rego.New(rego.Compiler(c), rego.Store(e.store), rego.Query(strings.Join(q, "; "))).PrepareForEval(ctx)
 	if err != nil {

@@ -14,6 +14,9 @@ type Settings struct {
 	// FallbackCertificate is the Secret served to clients without SNI for vhosts that set
 	// enableFallbackCertificate. Nil means fallback certificates are not configured.
 	FallbackCertificate *Key
+	// IngressClassName, when set, is written to spec.ingressClassName of HTTPProxies that
+	// leave it empty (mutating admission).
+	IngressClassName string
 }
 
 // rootAllowed reports whether a root HTTPProxy may live in namespace ns.
