@@ -39,10 +39,11 @@ deny contains v if {
 	lib.proxy_write
 	lib.admission
 	input.facts.root
-	count(input.facts.includedBy) > 0
+	includers := [i | some i in input.facts.includedBy; i != lib.self]
+	count(includers) > 0
 	v := lib.violation(
 		"root-includes-root",
-		sprintf("%s is included by %s, so it cannot become a root httpproxy", [lib.self, concat(", ", input.facts.includedBy)]),
+		sprintf("%s is included by %s, so it cannot become a root httpproxy", [lib.self, concat(", ", includers)]),
 		"remove spec.virtualhost, or first remove the includes that point at this proxy",
 		"IncludeError", "RootIncludesRoot",
 	)

@@ -167,6 +167,10 @@ test_root_not_included_allowed if {
 	count(includes.deny) == 0 with input as root_input({"facts": {"includedBy": []}})
 }
 
+test_root_including_only_itself_is_not_reported_as_included if {
+	count(includes.deny) == 0 with input as root_input({"facts": {"includedBy": ["team-a/app"]}})
+}
+
 test_included_non_root_allowed if {
 	count(includes.deny) == 0 with input as proxy_input({"facts": {"includedBy": ["team-a/parent"]}})
 }
