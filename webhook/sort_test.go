@@ -12,4 +12,3 @@ func sortOps() cmp.Option {
 		return fmt.Sprint(a["path"]) < fmt.Sprint(b["path"])
 	})
 }
-
