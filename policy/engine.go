@@ -31,7 +31,8 @@ type Engine struct {
 
 // adminSet is an immutable set of compiled admin policies, sorted by name.
 type adminSet struct {
-	policies []*AdminPolicy
+	policies   []*AdminPolicy
+	generation uint64 // increases with every Activate and Deactivate
 }
 
 // unsafeBuiltins are removed from admin policies: a decision must depend only on its input
@@ -177,11 +178,15 @@ func (e *Engine) Policies() []string {
 	return names
 }
 
+// Generation identifies the active admin policy set: it increases whenever a policy is
+// activated or deactivated.
+func (e *Engine) Generation() uint64 { return e.admins.Load().generation }
+
 // Activate adds p to the active set, replacing the policy of the same name.
 func (e *Engine) Activate(p *AdminPolicy) {
 	for {
 		cur := e.admins.Load()
-		next := &adminSet{}
+		next := &adminSet{generation: cur.generation + 1}
 		for _, q := range cur.policies {
 			if q.Name != p.Name {
 				next.policies = append(next.policies, q)
@@ -199,7 +204,7 @@ func (e *Engine) Activate(p *AdminPolicy) {
 func (e *Engine) Deactivate(name string) {
 	for {
 		cur := e.admins.Load()
-		next := &adminSet{}
+		next := &adminSet{generation: cur.generation + 1}
 		for _, q := range cur.policies {
 			if q.Name != name {
 				next.policies = append(next.policies, q)
