@@ -88,6 +88,12 @@ type Change struct {
 	JudgeAffected bool
 }
 
+// Ref names an object, or with an empty Name every object of the kind in a namespace.
+type Ref struct {
+	Kind string // "HTTPProxy" or "TLSCertificateDelegation"
+	Key  Key
+}
+
 // UserInfo identifies the requester, as input.userInfo for admin policies.
 type UserInfo struct {
 	Username string
@@ -110,6 +116,9 @@ type Decision struct {
 	Allowed  bool
 	Denials  []Violation
 	Warnings []Violation
+	// ReadFrom names the other objects the decision relied on. A webhook whose inventory
+	// may lag the API server re-reads them before it denies (see watch.Refresher).
+	ReadFrom []Ref
 	// Affected are the verdicts of other HTTPProxies whose state the change alters, as the
 	// controller would judge them once the change is stored. Only with Change.JudgeAffected.
 	Affected []*Verdict
@@ -222,6 +231,11 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		return d.affected(ctx, after, affectedByProxy(d.inv, after, k), k, dec)
 	}
 	n := newProxyEntry(p)
+	if c.Operation == Create {
+		// The API server stamps creationTimestamp (to the second) before admission, so a
+		// create can tie with a root made in the same second; it is younger than all of them.
+		n.created = newest
+	}
 	ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
 	f := computeFacts(ov, d.settings, n)
 	var oldValue ast.Value
@@ -236,6 +250,7 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 	if err != nil {
 		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
 	}
+	dec.ReadFrom = f.readFrom()
 	dec.Denials, dec.Warnings = res.deny, res.warn
 	if !c.JudgeAffected {
 		return nil

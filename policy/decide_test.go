@@ -122,6 +122,12 @@ func TestDecide_inclusion(t *testing.T) {
 			denied:   []string{"duplicate-fqdn"},
 			message:  `fqdn "app.example.com" is used in multiple HTTPProxies: marketing/second, roots/first [duplicate-fqdn]; fix: roots/first claimed "app.example.com" first`,
 		},
+		"create_in_the_same_second_as_the_owner_is_still_the_duplicate": {
+			settings: roots,
+			stored:   []client.Object{fx.Service("marketing", "web", 80), fx.Proxy("roots", "shop").Created(5).FQDN("shop.example.com").Route("web", 80).Obj()},
+			obj:      fx.Proxy("marketing", "copy").Created(5).FQDN("shop.example.com").Route("web", 80).Obj(),
+			denied:   []string{"duplicate-fqdn"},
+		},
 		"update_of_fqdn_owner_allowed": {
 			settings: roots,
 			stored:   []client.Object{svcRoot, fx.Proxy("roots", "first").Created(1).FQDN("app.example.com").Route("web", 80).Obj()},

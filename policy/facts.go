@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 )
@@ -125,6 +126,40 @@ type ChainConflict struct {
 	Route int
 	Path  []Key
 	conditionError
+}
+
+// readFrom lists the other objects these facts were computed from: include targets and
+// includers, fqdn claimants, cycle members, and the delegations of every cross-namespace
+// secret (all of a namespace's, since any of them may grant).
+func (f *Facts) readFrom() []Ref {
+	var refs []Ref
+	proxy := func(k Key) { refs = append(refs, Ref{Kind: "HTTPProxy", Key: k}) }
+	for _, i := range f.Includes {
+		proxy(i.Target)
+	}
+	for _, k := range f.IncludedBy {
+		proxy(k)
+	}
+	for _, k := range f.FQDNClaimants {
+		proxy(k)
+	}
+	for _, c := range f.Cycles {
+		for _, k := range c {
+			proxy(k)
+		}
+	}
+	for _, s := range f.Secrets {
+		if s.CrossNamespace {
+			refs = append(refs, Ref{Kind: "TLSCertificateDelegation", Key: Key{Namespace: s.Secret.Namespace}})
+		}
+	}
+	slices.SortFunc(refs, func(a, b Ref) int {
+		if a.Kind != b.Kind {
+			return strings.Compare(a.Kind, b.Kind)
+		}
+		return compareKeys(a.Key, b.Key)
+	})
+	return slices.Compact(refs)
 }
 
 // computeFacts derives the facts of the proxy e (which must be in v).

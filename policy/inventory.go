@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,8 +66,14 @@ func (inv *Inventory) Apply(obj client.Object) bool {
 	defer inv.mu.Unlock()
 	switch o := obj.(type) {
 	case *contourv1.HTTPProxy:
+		if old := inv.proxies[Key{o.Namespace, o.Name}]; old != nil && olderVersion(o, old.obj) {
+			return true
+		}
 		inv.putProxy(newProxyEntry(o))
 	case *contourv1.TLSCertificateDelegation:
+		if old := inv.delegations[Key{o.Namespace, o.Name}]; old != nil && olderVersion(o, old) {
+			return true
+		}
 		inv.putDelegation(o)
 	case *corev1.Namespace:
 		inv.namespaces[o.Name] = o.Labels
@@ -79,6 +86,15 @@ func (inv *Inventory) Apply(obj client.Object) bool {
 	}
 	inv.generation++
 	return true
+}
+
+// olderVersion reports whether obj is an older version of stored: a live read may have
+// stored a newer version before the informer delivers an older event. Resource versions
+// are compared as numbers when both are numbers (etcd revisions); otherwise never older.
+func olderVersion(obj, stored client.Object) bool {
+	a, errA := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	b, errB := strconv.ParseUint(stored.GetResourceVersion(), 10, 64)
+	return errA == nil && errB == nil && a < b
 }
 
 // ApplySecretMetadata records that a Secret exists when only its metadata is known (Warden
@@ -133,6 +149,20 @@ func (inv *Inventory) ProxyKeys() []Key {
 	keys := make([]Key, 0, len(inv.proxies))
 	for k := range inv.proxies {
 		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+// DelegationKeys returns the keys of the stored TLSCertificateDelegations in namespace ns.
+func (inv *Inventory) DelegationKeys(ns string) []Key {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	var keys []Key
+	for k := range inv.delegations {
+		if k.Namespace == ns {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, compareKeys)
 	return keys

@@ -15,10 +15,12 @@ const (
 type ConfigurationOptions struct {
 	// Name of both configuration objects, e.g. "warden".
 	Name string
-	// Service is the in-cluster Service in front of Warden; envtest and `make run` rewrite
-	// it into a URL on the local server.
+	// Service is the in-cluster Service in front of Warden.
 	ServiceNamespace, ServiceName string
 	ServicePort                   int32
+	// URL, when set, is used instead of the Service: a base such as https://127.0.0.1:9443
+	// for a Warden running outside the cluster (tests, `make run`).
+	URL string
 	// CABundle verifies Warden's serving certificate.
 	CABundle []byte
 	// TimeoutSeconds is the API server's timeout for one call. Default 5; Warden's own
@@ -39,6 +41,10 @@ func Configurations(o ConfigurationOptions) (*admissionregistrationv1.MutatingWe
 	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
 	client := func(path string) admissionregistrationv1.WebhookClientConfig {
 		p := path
+		if o.URL != "" {
+			u := o.URL + path
+			return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: o.CABundle}
+		}
 		return admissionregistrationv1.WebhookClientConfig{
 			Service:  &admissionregistrationv1.ServiceReference{Namespace: o.ServiceNamespace, Name: o.ServiceName, Path: &p, Port: &o.ServicePort},
 			CABundle: o.CABundle,

@@ -36,6 +36,15 @@ type Options struct {
 	Metrics *Metrics
 	// Logger logs failures. Default: discard.
 	Logger logr.Logger
+	// Refresher, if set, re-reads the objects a denial relied on from the API server and
+	// the decision is made again: the inventory is fed by informers, which may lag a
+	// change made a moment ago (a delegation applied just before the root that uses it).
+	Refresher Refresher
+}
+
+// Refresher brings the objects a decision read up to date.
+type Refresher interface {
+	Refresh(ctx context.Context, refs []policy.Ref) error
 }
 
 func (o Options) withDefaults() Options {
@@ -95,11 +104,28 @@ func (v *Validator) review(ctx context.Context, req *admissionv1.AdmissionReques
 		}
 		return errored(http.StatusInternalServerError, "could not decide: "+err.Error()), "error"
 	}
+	if !dec.Allowed && v.opts.Refresher != nil && len(dec.ReadFrom) > 0 {
+		dec = v.recheck(ctx, req, *change, dec)
+	}
 	warnings := dec.WarningMessages()
 	if !dec.Allowed {
 		return denied(strings.Join(dec.DenialMessages(), "\n"), warnings), "denied"
 	}
 	return &admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}, "allowed"
+}
+
+// recheck refreshes what a denial relied on and decides again; on any failure the first
+// decision stands.
+func (v *Validator) recheck(ctx context.Context, req *admissionv1.AdmissionRequest, c policy.Change, first *policy.Decision) *policy.Decision {
+	if err := v.opts.Refresher.Refresh(ctx, first.ReadFrom); err != nil {
+		v.opts.Logger.Error(err, "Refreshing before a denial failed; denying on cached data", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+		return first
+	}
+	dec, err := v.decider.Decide(ctx, c)
+	if err != nil {
+		return first
+	}
+	return dec
 }
 
 // changeFor turns an admission request into a policy change. It returns nil for operations

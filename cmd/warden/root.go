@@ -9,6 +9,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCheckCommand())
+	root.AddCommand(newCheckCommand(), newServeCommand())
 	return root
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/projectwarden/warden/config"
+	"github.com/projectwarden/warden/serve"
+	"github.com/projectwarden/warden/webhook"
+	"github.com/projectwarden/warden/webhook/server"
+)
+
+type serveFlags struct {
+	config         string
+	kubeconfig     string
+	bindAddress    string
+	port           int
+	certFile       string
+	keyFile        string
+	webhookTimeout time.Duration
+	devLogs        bool
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhooks (and, as they land, the controller and xDS server)",
+		Long: `serve watches HTTPProxies, TLSCertificateDelegations, DelegationPolicies, Namespaces,
+Services and Secret metadata, and answers admission reviews on /validate and /mutate over
+HTTPS, with /healthz, /readyz (ready once every informer has synced) and /metrics.
+The serving certificate and key are re-read when the files change.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "warden.yaml (default: built-in defaults)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG / ~/.kube/config)")
+	fl.StringVar(&f.bindAddress, "bind-address", "0.0.0.0", "address the HTTPS server listens on")
+	fl.IntVar(&f.port, "port", server.DefaultPort, "port the HTTPS server listens on")
+	fl.StringVar(&f.certFile, "tls-cert-file", "/certs/tls.crt", "serving certificate (PEM), re-read on change")
+	fl.StringVar(&f.keyFile, "tls-private-key-file", "/certs/tls.key", "serving key (PEM), re-read on change")
+	fl.DurationVar(&f.webhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "deadline for one admission decision; keep it below the webhook configuration's timeoutSeconds")
+	fl.BoolVar(&f.devLogs, "dev-logs", false, "human-readable logs instead of JSON")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	cfg := config.Default()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("connecting to the API server: %v", err)}
+	}
+	return serve.Run(cmd.Context(), serve.Options{
+		Config: cfg,
+		REST:   rest,
+		Server: server.Options{
+			BindAddress: f.bindAddress, Port: f.port, CertFile: f.certFile, KeyFile: f.keyFile,
+		},
+		WebhookTimeout: f.webhookTimeout,
+		Logger:         ctrlzap.New(ctrlzap.UseDevMode(f.devLogs)),
+	})
+}

@@ -1,0 +1,208 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testCA is a throw-away certificate authority for TLS tests.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// servingCert is a leaf certificate and its key, parsed and PEM-encoded.
+type servingCert struct {
+	cert    *x509.Certificate
+	certPEM []byte
+	keyPEM  []byte
+}
+
+// newTestCA creates a self-signed CA named commonName, valid for an hour.
+func newTestCA(t *testing.T, commonName string) *testCA {
+	t.Helper()
+	key := newKey(t)
+	template := &x509.Certificate{
+		SerialNumber:          newSerial(t),
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("creating CA certificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("parsing CA certificate: %v", err)
+	}
+	return &testCA{cert: cert, key: key}
+}
+
+// pool returns a certificate pool trusting only ca.
+func (ca *testCA) pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return pool
+}
+
+// issueServing issues a server certificate for IP 127.0.0.1 and DNS localhost.
+func (ca *testCA) issueServing(t *testing.T) servingCert {
+	t.Helper()
+	key := newKey(t)
+	template := &x509.Certificate{
+		SerialNumber: newSerial(t),
+		Subject:      pkix.Name{CommonName: "warden-webhook"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatalf("creating serving certificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("parsing serving certificate: %v", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatalf("encoding serving key: %v", err)
+	}
+	return servingCert{
+		cert:    cert,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+// newKey returns a new P-256 key: fast to generate, accepted everywhere.
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("generating key: %v", err)
+	}
+	return key
+}
+
+// newSerial returns a random 128-bit certificate serial number.
+func newSerial(t *testing.T) *big.Int {
+	t.Helper()
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		t.Fatalf("generating serial number: %v", err)
+	}
+	return serial
+}
+
+// certFiles is where a test keeps a serving certificate and key, and how it rotates them.
+type certFiles struct {
+	certFile, keyFile string
+	// rotate replaces the pair on disk the way the layout's real-world writer does.
+	rotate func(t *testing.T, sc servingCert)
+}
+
+// plainFiles writes sc to tls.crt and tls.key in dir. Rotation writes each new file beside
+// the old one and renames it over it, as most certificate writers do; between the two
+// renames the files on disk briefly hold a new certificate and the old key.
+func plainFiles(t *testing.T, dir string, sc servingCert) certFiles {
+	t.Helper()
+	cf := certFiles{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
+	writeFile(t, cf.certFile, sc.certPEM)
+	writeFile(t, cf.keyFile, sc.keyPEM)
+	cf.rotate = func(t *testing.T, sc servingCert) {
+		t.Helper()
+		renameOver(t, cf.certFile, sc.certPEM)
+		renameOver(t, cf.keyFile, sc.keyPEM)
+	}
+	return cf
+}
+
+// kubeletFiles lays sc out as the kubelet does for a mounted Secret (its AtomicWriter):
+//
+//	dir/tls.crt -> ..data/tls.crt
+//	dir/tls.key -> ..data/tls.key
+//	dir/..data  -> ..2026_01_02_03_04_05.123456789
+//	dir/..2026_01_02_03_04_05.123456789/{tls.crt,tls.key}
+//
+// Rotation writes a new timestamped directory, points a "..data_tmp" symlink at it, renames
+// that over "..data" (swapping both files in one step), then removes the old directory.
+func kubeletFiles(t *testing.T, dir string, sc servingCert) certFiles {
+	t.Helper()
+	current := writeDataDir(t, dir, sc)
+	symlink(t, current, filepath.Join(dir, "..data"))
+	for _, name := range []string{"tls.crt", "tls.key"} {
+		symlink(t, filepath.Join("..data", name), filepath.Join(dir, name))
+	}
+	cf := certFiles{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
+	cf.rotate = func(t *testing.T, sc servingCert) {
+		t.Helper()
+		next := writeDataDir(t, dir, sc)
+		tmp := filepath.Join(dir, "..data_tmp")
+		symlink(t, next, tmp)
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			t.Fatalf("swapping ..data: %v", err)
+		}
+		if err := os.RemoveAll(filepath.Join(dir, current)); err != nil {
+			t.Fatalf("removing old data directory: %v", err)
+		}
+		current = next
+	}
+	return cf
+}
+
+// writeDataDir writes sc into a new kubelet-style timestamped directory in dir and returns
+// its name, relative to dir.
+func writeDataDir(t *testing.T, dir string, sc servingCert) string {
+	t.Helper()
+	data, err := os.MkdirTemp(dir, time.Now().UTC().Format("..2006_01_02_15_04_05."))
+	if err != nil {
+		t.Fatalf("creating data directory: %v", err)
+	}
+	writeFile(t, filepath.Join(data, "tls.crt"), sc.certPEM)
+	writeFile(t, filepath.Join(data, "tls.key"), sc.keyPEM)
+	return filepath.Base(data)
+}
+
+// renameOver replaces path with content atomically: write a sibling, then rename it over.
+func renameOver(t *testing.T, path string, content []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	writeFile(t, tmp, content)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatalf("renaming %s over %s: %v", tmp, path, err)
+	}
+}
+
+// writeFile writes content to path, readable only by its owner as a key file should be.
+func writeFile(t *testing.T, path string, content []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+}
+
+// symlink creates link pointing at target.
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatalf("linking %s to %s: %v", link, target, err)
+	}
+}
