@@ -164,3 +164,19 @@ func (w *Warden) waitEffective(ctx context.Context, c client.Client) error {
 	}
 	return fmt.Errorf("warden's webhooks did not become effective within 60s: %w", last)
 }
+
+// PeerIssuer returns the issuer common name of the certificate a new TLS connection to
+// Warden is served, to observe certificate rotation.
+func (w *Warden) PeerIssuer(ctx context.Context) (string, error) {
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // only reads the certificate
+	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(w.URL, "https://"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", errors.New("no peer certificate")
+	}
+	return certs[0].Issuer.CommonName, nil
+}
