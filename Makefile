@@ -7,7 +7,7 @@ PKGS := ./...
 
 include hack/tools.mk
 
-.PHONY: all build test test-go test-rego lint bench run generate fuzz
+.PHONY: all build test lint bench run check-example generate fuzz
 
 all: build
 
@@ -42,9 +42,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 60s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 30s ./manifest/
 
-## run: Warden's decisions on the bundled multi-team example.
-run: build
-	@echo "== warden check -f examples/multi-team --config examples/warden.yaml"
+## run: a local API server with Warden's webhooks and the multi-team example; Ctrl-C stops it.
+WARDEN_PORT ?= 9443
+run: build envtest-assets
+	@$(GO) run ./hack/localrun --warden $(BIN)/warden --config examples/warden.yaml \
+		--examples examples/multi-team --assets $(KUBEBUILDER_ASSETS) --port $(WARDEN_PORT)
+
+## check-example: Warden's decisions on the example, offline (no API server).
+check-example: build
 	@$(BIN)/warden check -f examples/multi-team --config examples/warden.yaml || [ $$? -eq 1 ]
 
 ## generate: regenerate deepcopy, CRDs and Contour's CRDs.

@@ -113,10 +113,15 @@ func (w *Warden) Stop() error {
 
 // Get performs an HTTPS GET on Warden's server (e.g. "/readyz"), trusting its CA.
 func (w *Warden) Get(ctx context.Context, path string) (int, string, error) {
+	return HTTPSGet(ctx, w.CA.PEM, w.URL+path)
+}
+
+// HTTPSGet GETs url trusting caPEM and returns the status and body.
+func HTTPSGet(ctx context.Context, caPEM []byte, url string) (int, string, error) {
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(w.CA.PEM)
+	pool.AppendCertsFromPEM(caPEM)
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 5 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.URL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
 	}
@@ -130,7 +135,17 @@ func (w *Warden) Get(ctx context.Context, path string) (int, string, error) {
 }
 
 func (w *Warden) register(ctx context.Context, c client.Client) error {
-	mut, val := webhook.Configurations(webhook.ConfigurationOptions{Name: "warden", URL: w.URL, CABundle: w.CA.PEM})
+	return RegisterWebhooks(ctx, c, w.URL, w.CA.PEM)
+}
+
+func (w *Warden) waitEffective(ctx context.Context, c client.Client) error {
+	return WaitEffective(ctx, c, func(ctx context.Context) (int, string, error) { return w.Get(ctx, server.ReadyzPath) })
+}
+
+// RegisterWebhooks creates Warden's webhook configurations (named "warden") pointing at
+// url, trusting caPEM.
+func RegisterWebhooks(ctx context.Context, c client.Client, url string, caPEM []byte) error {
+	mut, val := webhook.Configurations(webhook.ConfigurationOptions{Name: "warden", URL: url, CABundle: caPEM})
 	for _, o := range []client.Object{mut, val} {
 		if err := c.Create(ctx, o); err != nil {
 			return fmt.Errorf("registering %s: %w", o.GetObjectKind().GroupVersionKind().Kind, err)
@@ -139,15 +154,15 @@ func (w *Warden) register(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// waitEffective waits until Warden is ready and the API server sends it requests: a
-// server-side dry run of an include cycle is denied by Warden.
-func (w *Warden) waitEffective(ctx context.Context, c client.Client) error {
+// WaitEffective waits until readyz answers 200 and the API server sends Warden requests: a
+// server-side dry run of an include cycle is denied by Warden. It gives up after 60s.
+func WaitEffective(ctx context.Context, c client.Client, readyz func(context.Context) (int, string, error)) error {
 	probe := &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "warden-probe"},
 		Spec: contourv1.HTTPProxySpec{Includes: []contourv1.Include{{Name: "warden-probe"}}}}
 	deadline := time.Now().Add(60 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		if code, body, err := w.Get(ctx, server.ReadyzPath); err != nil || code != http.StatusOK {
+		if code, body, err := readyz(ctx); err != nil || code != http.StatusOK {
 			last = fmt.Errorf("readyz: %d %s %v", code, body, err)
 		} else {
 			err := c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
