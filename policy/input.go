@@ -41,8 +41,6 @@ func strv(s string) ast.Value  { return ast.String(s) }
 func boolean(b bool) ast.Value { return ast.Boolean(b) }
 func number(n int) ast.Value   { return ast.Number(json.Number(fmt.Sprint(n))) }
 func keyValue(k Key) ast.Value { return ast.String(k.String()) }
-	return obj("namespace", strv(k.Namespace), "name", strv(k.Name), "key", keyValue(k))
-}
 
 func arr[T any](items []T, f func(T) ast.Value) ast.Value {
 	terms := make([]*ast.Term, len(items))
