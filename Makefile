@@ -33,9 +33,11 @@ lint: $(STATICCHECK) $(OPA)
 	$(OPA) fmt --fail -l rego/
 	$(OPA) check --strict rego/
 
-## bench: the figures the README reports (ns/op, allocs) for Decide and inventory updates.
-bench:
+## bench: the figures the README reports. In-process Decide/Judge/inventory (3 runs, for
+## benchstat), then admission latency through a real API server with 10,000 HTTPProxies.
+bench: envtest-assets
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./policy/
+	$(GO) test -run '^$$' -bench BenchmarkAdmission -benchtime 1x -timeout 30m ./e2e/
 
 ## fuzz: a short run of every fuzz target.
 fuzz:
