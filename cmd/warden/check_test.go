@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/google/go-cmp/cmp"
 	"strings"
 	"testing"
 )
@@ -105,5 +108,44 @@ func TestCheck_jsonShape(t *testing.T) {
 		if _, ok := got.Status[0][key]; !ok {
 			t.Errorf("status entries lack %q: %v", key, got.Status[0])
 		}
+	}
+}
+
+func TestCheck_sequence(t *testing.T) {
+	out, code, msg := runWarden(t, "", "check", "-o", "json", "-f", "testdata/sequence.yaml")
+	if code != 1 {
+		t.Fatalf("exit %d (%s), want 1 for the delete of a missing object\n%s", code, msg, out)
+	}
+	var got struct {
+		Admission []struct {
+			Kind, Namespace, Name, Operation string
+			Allowed                          bool
+			Warnings                         []string
+		} `json:"admission"`
+		Status []struct{ Namespace, Name, CurrentStatus string } `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, a := range got.Admission {
+		ops = append(ops, fmt.Sprintf("%s %s %s/%s allowed=%v", a.Operation, a.Kind, a.Namespace, a.Name, a.Allowed))
+	}
+	want := []string{
+		"CREATE Service team-a/web allowed=true",
+		"CREATE HTTPProxy team-a/child allowed=true",
+		"CREATE HTTPProxy roots/app allowed=true",
+		"UPDATE HTTPProxy roots/app allowed=true",
+		"DELETE HTTPProxy team-a/child allowed=true",
+		"DELETE HTTPProxy team-a/never-created allowed=false",
+	}
+	if diff := cmp.Diff(want, ops); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if w := got.Admission[4].Warnings; len(w) != 1 || !strings.Contains(w[0], "roots/app includes it and will answer 502 for that include (serving app.example.com) [impact]") {
+		t.Errorf("delete warnings = %q, want the impact on roots/app", w)
+	}
+	if len(got.Status) != 1 || got.Status[0].Name != "app" || got.Status[0].CurrentStatus != "invalid" {
+		t.Errorf("final status = %+v, want only roots/app, invalid (its include is gone)", got.Status)
 	}
 }
