@@ -1,14 +1,14 @@
 package main
 
 import (
-	"fmt"
-
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/google/go-cmp/cmp"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // runWarden runs the CLI in-process and returns stdout and the exit status main would use.
