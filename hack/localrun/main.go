@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ type options struct {
 	warden, config, examples, crds, assets, workDir string
 	port                                            int
 	once                                            bool
+	out                                             io.Writer // what the user sees; default stdout
 }
 
 func main() {
@@ -46,6 +48,7 @@ func main() {
 	flag.IntVar(&o.port, "port", 9443, "port for Warden's webhook server")
 	flag.BoolVar(&o.once, "once", false, "stop after applying the example (for tests)")
 	flag.Parse()
+	o.out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -58,7 +61,7 @@ func run(ctx context.Context, o options) error {
 	if err := preflight(o); err != nil {
 		return err
 	}
-	step("starting kube-apiserver and etcd from %s", o.assets)
+	step(o.out, "starting kube-apiserver and etcd from %s", o.assets)
 	s := scheme.Scheme
 	for _, add := range []func(*runtime.Scheme) error{contourv1.AddToScheme, policyv1alpha1.AddToScheme} {
 		if err := add(s); err != nil {
@@ -71,7 +74,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	defer func() {
-		step("stopping the control plane")
+		step(o.out, "stopping the control plane")
 		_ = env.Stop()
 	}()
 	kubeconfig, err := writeKubeconfig(env, o.workDir)
@@ -87,7 +90,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	step("starting %s serve on 127.0.0.1:%d", o.warden, o.port)
+	step(o.out, "starting %s serve on 127.0.0.1:%d", o.warden, o.port)
 	w := exec.CommandContext(ctx, o.warden, "serve", "--kubeconfig", kubeconfig, "--config", o.config, "--dev-logs",
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(o.port),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"))
@@ -103,7 +106,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("starting warden: %w", err)
 	}
 	defer func() {
-		step("stopping warden")
+		step(o.out, "stopping warden")
 		_ = w.Process.Signal(syscall.SIGTERM)
 		_ = w.Wait()
 	}()
@@ -116,11 +119,11 @@ func run(ctx context.Context, o options) error {
 	}); err != nil {
 		return fmt.Errorf("%w (warden's log: %s)", err, logFile.Name())
 	}
-	step("warden is ready; its webhooks are registered; log: %s", logFile.Name())
-	if err := applyExamples(ctx, kubeconfig, o.examples); err != nil {
+	step(o.out, "warden is ready; its webhooks are registered; log: %s", logFile.Name())
+	if err := applyExamples(ctx, o.out, kubeconfig, o.examples); err != nil {
 		return err
 	}
-	summary(kubeconfig, logFile.Name(), o.examples)
+	summary(o.out, kubeconfig, logFile.Name(), o.examples)
 	if o.once {
 		return nil
 	}
@@ -169,23 +172,23 @@ func preflight(o options) error {
 	return os.MkdirAll(o.workDir, 0o755)
 }
 
-func applyExamples(ctx context.Context, kubeconfig, dir string) error {
+func applyExamples(ctx context.Context, out io.Writer, kubeconfig, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return err
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		fmt.Printf("\n$ kubectl apply -f %s\n", f)
+		fmt.Fprintf(out, "\n$ kubectl apply -f %s\n", f)
 		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kubeconfig, "apply", "-f", f)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+		cmd.Stdout, cmd.Stderr = out, out
 		_ = cmd.Run() // denials are the point of the example; kubectl's exit status is shown by its output
 	}
 	return nil
 }
 
-func summary(kubeconfig, log, examples string) {
-	fmt.Printf(`
+func summary(out io.Writer, kubeconfig, log, examples string) {
+	fmt.Fprintf(out, `
 == Warden is running against a local API server.
 
   export KUBECONFIG=%s
@@ -198,6 +201,6 @@ Press Ctrl-C to stop everything.
 `, kubeconfig, examples, log)
 }
 
-func step(format string, args ...any) {
-	fmt.Printf("== "+format+"\n", args...)
+func step(out io.Writer, format string, args ...any) {
+	fmt.Fprintf(out, "== "+format+"\n", args...)
 }
