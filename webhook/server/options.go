@@ -41,6 +41,11 @@ const (
 	// net/http.DefaultTransport and kube-apiserver's own serving.
 	DefaultIdleTimeout = 90 * time.Second
 
+	// DefaultCertCheckInterval is how often the certificate files are re-read even when no
+	// file event announced a change. File events normally trigger the reload within
+	// milliseconds; this is the safety net for events that never come.
+	DefaultCertCheckInterval = time.Minute
+
 	// DefaultShutdownTimeout bounds how long Run waits for in-flight requests after its context
 	// is done: well inside a Pod's default 30 s termination grace period, and longer than any
 	// admission call, which the webhook configuration bounds to a few seconds.
@@ -72,6 +77,12 @@ type Options struct {
 	// Required. They are watched and re-read when they change on disk (see the package
 	// documentation); the pair must be valid when New is called.
 	CertFile, KeyFile string
+
+	// CertCheckInterval is how often CertFile and KeyFile are re-read even without a file
+	// event. The watch misses a change when, for example, a symlink is swapped to new files
+	// but the old files are left in place (the kubelet removes them; other writers may not).
+	// Default DefaultCertCheckInterval (1 minute).
+	CertCheckInterval time.Duration
 
 	// MinTLSVersion is the lowest TLS version accepted: tls.VersionTLS12 or tls.VersionTLS13.
 	// Default DefaultMinTLSVersion (TLS 1.3).
@@ -129,6 +140,9 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if o.CertCheckInterval == 0 {
+		o.CertCheckInterval = DefaultCertCheckInterval
+	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(
@@ -162,6 +176,7 @@ func (o Options) validate() error {
 		{"read header timeout", o.ReadHeaderTimeout},
 		{"idle timeout", o.IdleTimeout},
 		{"shutdown timeout", o.ShutdownTimeout},
+		{"certificate check interval", o.CertCheckInterval},
 	} {
 		if d.value < 0 {
 			errs = append(errs, fmt.Errorf("%s %s is negative", d.name, d.value))

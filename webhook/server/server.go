@@ -34,6 +34,8 @@ type Server struct {
 	// certController turns certContent into the tls.Config used by handshakes.
 	certController *dynamiccertificates.DynamicServingCertificateController
 
+	certFile, keyFile string
+	certCheckInterval time.Duration
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
@@ -87,6 +89,9 @@ func New(o Options) (*Server, error) {
 		tlsConfig:         tlsConfig,
 		certContent:       certContent,
 		certController:    certController,
+		certFile:          o.CertFile,
+		keyFile:           o.KeyFile,
+		certCheckInterval: o.CertCheckInterval,
 		readHeaderTimeout: o.ReadHeaderTimeout,
 		idleTimeout:       o.IdleTimeout,
 		shutdownTimeout:   o.ShutdownTimeout,
@@ -119,6 +124,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var certs sync.WaitGroup
 	certs.Go(func() { s.certContent.Run(certCtx, 1) })
 	certs.Go(func() { s.certController.Run(1, certCtx.Done()) })
+	certs.Go(func() { s.checkCertificate(certCtx, logger) })
 	defer func() {
 		stopCerts()
 		certs.Wait()
@@ -168,6 +174,30 @@ func (s *Server) shutdown(logger logr.Logger, srv *http.Server, served <-chan er
 	}
 	logger.Info("HTTPS server stopped", "address", addr)
 	return nil
+}
+
+// checkCertificate re-reads the certificate files every certCheckInterval until ctx is done,
+// for changes the file watch missed. A changed pair reaches handshakes through the same
+// listener as a watched change.
+//
+// This read can run concurrently with the watch's: the apiserver's content holder does not
+// serialise them. If both see a rotation, a read that started before it may store the old
+// pair after the watch stored the new one; the next check stores the new pair again. The
+// window is a file read and parse wide and happens at most once per rotation.
+func (s *Server) checkCertificate(ctx context.Context, logger logr.Logger) {
+	ticker := time.NewTicker(s.certCheckInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if err := s.certContent.RunOnce(ctx); err != nil {
+			logger.Error(err, "Re-reading the serving certificate failed; still serving the previous one",
+				"certFile", s.certFile, "keyFile", s.keyFile)
+		}
+	}
 }
 
 // errorLogWriter routes net/http's internal log lines to a logr.Logger.
