@@ -307,11 +307,15 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 func TestRunOnlyOnce(t *testing.T) {
 	env := newTestEnv(t)
 	rs := env.start(t, env.options())
+	client := newClient(t, env.ca.pool(), http2)
+	// A completed handshake proves the first Run is serving, hence has claimed the server.
+	if resp := mustGet(t, client, rs.url+"/healthz"); resp.code != 200 {
+		t.Fatalf("/healthz = %d, want 200", resp.code)
+	}
 	if err := rs.Run(t.Context()); !errors.Is(err, server.ErrAlreadyRun) {
-		t.Errorf("second Run = %v, want ErrAlreadyRun", err)
+		t.Fatalf("second Run = %v, want ErrAlreadyRun", err)
 	}
 	// The first Run is unaffected.
-	client := newClient(t, env.ca.pool(), http2)
 	if resp := mustGet(t, client, rs.url+"/healthz"); resp.code != 200 {
 		t.Errorf("/healthz after a second Run = %d, want 200", resp.code)
 	}
