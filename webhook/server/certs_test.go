@@ -146,6 +146,28 @@ func plainFiles(t *testing.T, dir string, sc servingCert) certFiles {
 // that over "..data" (swapping both files in one step), then removes the old directory.
 func kubeletFiles(t *testing.T, dir string, sc servingCert) certFiles {
 	t.Helper()
+	return symlinkedFiles(t, dir, sc, removeOldData)
+}
+
+// symlinkSwapKeepingOld is kubeletFiles' layout and swap, except that rotation leaves the
+// old directory in place, as some writers do. The swap then changes no file the server
+// watches: only re-reading the paths notices it.
+func symlinkSwapKeepingOld(t *testing.T, dir string, sc servingCert) certFiles {
+	t.Helper()
+	return symlinkedFiles(t, dir, sc, keepOldData)
+}
+
+// oldData says what a symlink swap does with the directory it swapped away from.
+type oldData int
+
+const (
+	removeOldData oldData = iota
+	keepOldData
+)
+
+// symlinkedFiles implements kubeletFiles and symlinkSwapKeepingOld.
+func symlinkedFiles(t *testing.T, dir string, sc servingCert, old oldData) certFiles {
+	t.Helper()
 	current := writeDataDir(t, dir, sc)
 	symlink(t, current, filepath.Join(dir, "..data"))
 	for _, name := range []string{"tls.crt", "tls.key"} {
@@ -160,8 +182,10 @@ func kubeletFiles(t *testing.T, dir string, sc servingCert) certFiles {
 		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
 			t.Fatalf("swapping ..data: %v", err)
 		}
-		if err := os.RemoveAll(filepath.Join(dir, current)); err != nil {
-			t.Fatalf("removing old data directory: %v", err)
+		if old == removeOldData {
+			if err := os.RemoveAll(filepath.Join(dir, current)); err != nil {
+				t.Fatalf("removing old data directory: %v", err)
+			}
 		}
 		current = next
 	}
