@@ -31,6 +31,14 @@
 // or the previous leader may have stopped with writes queued. Until then, and once Start
 // has returned, Enqueue does nothing, so the replicas that do not lead keep no backlog.
 //
+// What to enqueue is the caller's choice. A change to one object can alter the status of
+// others (a child's includers, every root sharing an fqdn, every proxy referring to a
+// Service or a delegation): enqueue those, or call ResyncAll when that is unknown. The
+// Writer's own writes come back from the informers as HTTPProxy updates; enqueueing them
+// costs one judgement that finds nothing to write, but a caller that calls ResyncAll on
+// every event pays one pass over every proxy per write, so it should ignore updates that
+// change nothing but the status.
+//
 // Writes are idempotent and the status is a function of the cluster, so two writers never
 // fight: the new leader computes the status the old one wrote and skips the write, and
 // LastTransitionTime changes only when the Valid condition's status does.
