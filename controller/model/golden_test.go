@@ -1,0 +1,176 @@
+package model
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"sigs.k8s.io/yaml"
+
+	"github.com/projectwarden/warden/manifest"
+)
+
+// update rewrites the goldens: go test ./controller/model/ -update
+var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output and delete stale ones")
+
+// optionsKind is the kind of the test-only document that sets a case's Options:
+//
+//	apiVersion: test.warden.dev/v1
+//	kind: ModelOptions
+//	disablePermitInsecure: true
+//	fallbackCertificate: ns/name
+const optionsKind = "ModelOptions"
+
+// TestGolden builds the model of each testdata/<case>.in.yaml and compares it, rendered as
+// YAML, with testdata/<case>.out.yaml. Every root in the input counts as accepted, and so
+// does every proxy.
+func TestGolden(t *testing.T) {
+	inputs := goldenInputs(t)
+	for _, path := range inputs {
+		name := strings.TrimSuffix(filepath.Base(path), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			in, opts := loadCase(t, path)
+			got := render(t, Build(in, opts))
+			golden := filepath.Join("testdata", name+".out.yaml")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./controller/model/ -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("Build(%s) mismatch (-want +got):\n%s", path, diff)
+			}
+		})
+	}
+	if *update {
+		removeStaleGoldens(t, inputs)
+	}
+}
+
+// removeStaleGoldens deletes the goldens whose input is gone.
+func removeStaleGoldens(t *testing.T, inputs []string) {
+	t.Helper()
+	outputs, err := filepath.Glob(filepath.Join("testdata", "*.out.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range outputs {
+		in := strings.TrimSuffix(out, ".out.yaml") + ".in.yaml"
+		if !slices.Contains(inputs, in) {
+			t.Logf("removing stale golden %s", out)
+			if err := os.Remove(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
+	inputs, err := filepath.Glob(filepath.Join("testdata", "*.in.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no testdata/*.in.yaml")
+	}
+	return inputs
+}
+
+func render(t testing.TB, m *Model) string {
+	t.Helper()
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// loadCase reads a case's objects (strictly, as the API server would) into an Input.
+func loadCase(t testing.TB, path string) (Input, Options) {
+	t.Helper()
+	docs, err := manifest.Read([]string{path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{contourv1.AddToScheme, corev1.AddToScheme, discoveryv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := Input{
+		Proxies:        map[Key]*contourv1.HTTPProxy{},
+		Services:       map[Key]*corev1.Service{},
+		EndpointSlices: map[Key][]*discoveryv1.EndpointSlice{},
+		Secrets:        sets.New[Key](),
+	}
+	var opts Options
+	for _, d := range docs {
+		if d.Object.GetKind() == optionsKind {
+			opts = decodeOptions(t, d)
+			continue
+		}
+		obj, err := manifest.Decode(d, scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addObject(t, &in, obj)
+	}
+	return in, opts
+}
+
+func addObject(t testing.TB, in *Input, obj runtime.Object) {
+	t.Helper()
+	switch o := obj.(type) {
+	case *contourv1.HTTPProxy:
+		in.Proxies[KeyOf(o)] = o
+		if o.Spec.VirtualHost != nil {
+			in.Roots = append(in.Roots, o)
+		}
+	case *corev1.Service:
+		in.Services[KeyOf(o)] = o
+	case *discoveryv1.EndpointSlice:
+		svc := Key{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
+		in.EndpointSlices[svc] = append(in.EndpointSlices[svc], o)
+	case *corev1.Secret:
+		in.Secrets.Insert(KeyOf(o))
+	default:
+		t.Fatalf("unexpected object %T", obj)
+	}
+}
+
+func decodeOptions(t testing.TB, d manifest.Document) Options {
+	t.Helper()
+	var o struct {
+		APIVersion            string `json:"apiVersion"`
+		Kind                  string `json:"kind"`
+		DisablePermitInsecure bool   `json:"disablePermitInsecure"`
+		FallbackCertificate   Key    `json:"fallbackCertificate"`
+	}
+	b, err := json.Marshal(d.Object.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		t.Fatalf("%s:%d: %v", d.Source, d.Line, err)
+	}
+	return Options{DisablePermitInsecure: o.DisablePermitInsecure, FallbackCertificate: o.FallbackCertificate}
+}
