@@ -58,7 +58,8 @@ func (m *Model) Rebuild(in Input, opts Options, fqdns ...string) {
 		fqdn = strings.ToLower(fqdn)
 		var roots []*contourv1.HTTPProxy
 		for _, r := range in.Roots {
-			if rootFQDN(r) == fqdn {
+			// EqualFold is a cheap filter; rootFQDN decides, exactly as Build groups.
+			if r != nil && r.Spec.VirtualHost != nil && strings.EqualFold(r.Spec.VirtualHost.Fqdn, fqdn) && rootFQDN(r) == fqdn {
 				roots = append(roots, r)
 			}
 		}
