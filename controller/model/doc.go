@@ -16,9 +16,11 @@
 // as Contour does. Where Warden deliberately differs, the doc comment says so.
 //
 // Build is a pure function: no context, no API calls, no clocks, and its output is sorted
-// so that the same input always gives the same Model. BuildVirtualHost and Model.Replace
-// rebuild one virtual host, for changes that touch only some include trees; Model.Index says
-// which trees an object belongs to.
+// so that the same input always gives the same Model. For changes that touch only some
+// include trees, Model.Index says which vhosts an object's change affects, and
+// Model.Rebuild (or BuildVirtualHost then Model.Replace) rebuilds just those;
+// Model.RefreshEndpoints handles EndpointSlice changes, which never need a vhost rebuilt.
+// The result equals a full Build of the same input.
 //
 // Features of the HTTPProxy API that the model does not carry yet (TCPProxy, CORS,
 // authorization, rate limits, JWT, IP filters, cookie rewriting, per-service header policies,

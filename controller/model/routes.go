@@ -109,12 +109,12 @@ func (b *treeBuilder) forward(p *contourv1.HTTPProxy, idx int, r contourv1.Route
 	if mirrors > 1 {
 		return nil, errors.New("only one service per route may be nominated as mirror")
 	}
-	proto := upstream{lb: lb, hc: hc}
+	up := upstream{lb: lb, hc: hc}
 	if reqHP != nil {
-		proto.sni = reqHP.HostRewrite
+		up.sni = reqHP.HostRewrite
 	}
 	for j, s := range r.Services {
-		c, err := b.cluster(p, idx, j, s, proto)
+		c, err := b.cluster(p, idx, j, s, up)
 		if err != nil {
 			return nil, err
 		}
