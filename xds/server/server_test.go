@@ -12,6 +12,14 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -201,5 +209,87 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	}
 	if _, err := New(nil, nil, Options{Insecure: true}); err == nil {
 		t.Error("New accepted a nil cache")
+	}
+}
+
+// TestServesPerTypeDiscoveryServices opens a stream on each per-type service, which an
+// Envoy with per-type gRPC config sources (Contour's bootstrap) uses instead of ADS.
+func TestServesPerTypeDiscoveryServices(t *testing.T) {
+	s := start(t, testCache(t), Options{Address: "127.0.0.1:0", Insecure: true})
+	conn := dial(t, s, plaintext())
+	cases := map[string]struct {
+		open    func(context.Context, grpc.ClientConnInterface) (grpc.ClientStream, error)
+		typeURL string
+	}{
+		"CDS": {func(ctx context.Context, c grpc.ClientConnInterface) (grpc.ClientStream, error) {
+			return clusterservice.NewClusterDiscoveryServiceClient(c).StreamClusters(ctx)
+		}, resource.ClusterType},
+		"EDS": {func(ctx context.Context, c grpc.ClientConnInterface) (grpc.ClientStream, error) {
+			return endpointservice.NewEndpointDiscoveryServiceClient(c).StreamEndpoints(ctx)
+		}, resource.EndpointType},
+		"LDS": {func(ctx context.Context, c grpc.ClientConnInterface) (grpc.ClientStream, error) {
+			return listenerservice.NewListenerDiscoveryServiceClient(c).StreamListeners(ctx)
+		}, resource.ListenerType},
+		"RDS": {func(ctx context.Context, c grpc.ClientConnInterface) (grpc.ClientStream, error) {
+			return routeservice.NewRouteDiscoveryServiceClient(c).StreamRoutes(ctx)
+		}, resource.RouteType},
+		"SDS": {func(ctx context.Context, c grpc.ClientConnInterface) (grpc.ClientStream, error) {
+			return secretservice.NewSecretDiscoveryServiceClient(c).StreamSecrets(ctx)
+		}, resource.SecretType},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			defer cancel()
+			stream, err := tc.open(ctx, conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := &discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: nodeID}, TypeUrl: tc.typeURL, ResourceNames: []string{"backend-v1"}}
+			if err := stream.SendMsg(req); err != nil {
+				t.Fatal(err)
+			}
+			var resp discoveryv3.DiscoveryResponse
+			err = stream.RecvMsg(&resp)
+			switch {
+			case status.Code(err) == codes.Unimplemented:
+				t.Fatalf("%s is not served: %v", name, err)
+			case tc.typeURL == resource.ClusterType && (err != nil || len(resp.GetResources()) != 1):
+				t.Fatalf("CDS: got %v (error %v), want the cluster", &resp, err)
+			case tc.typeURL != resource.ClusterType && status.Code(err) != codes.DeadlineExceeded:
+				// The snapshot has nothing of this type: the server holds the request.
+				t.Fatalf("got %v (error %v), want the request held", &resp, err)
+			}
+		})
+	}
+}
+
+func TestOldConnectionsAreClosedAfterTheMaximumConnectionAge(t *testing.T) {
+	o := Options{Address: "127.0.0.1:0", Insecure: true, MaxConnectionAge: 200 * time.Millisecond, MaxConnectionAgeGrace: 200 * time.Millisecond}
+	s := start(t, testCache(t), o)
+	stream, err := openSotW(t.Context(), dial(t, s, plaintext()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := stream.next(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := stream.stream.Recv()
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("stream ended with %v, want code Unavailable (connection closed)", err)
+		}
+		if elapsed := time.Since(start); elapsed < o.MaxConnectionAge/2 {
+			t.Errorf("stream ended after %s, before the maximum age", elapsed)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived the maximum connection age and its grace")
 	}
 }
