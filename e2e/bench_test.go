@@ -166,7 +166,10 @@ func webhookClient(w *framework.Warden) *http.Client {
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 4}}
 }
 
-func reviewBody(b *testing.B, p *contourv1.HTTPProxy) []byte {
+func reviewBody(b *testing.B, p *contourv1.HTTPProxy) []byte { return reviewBodyT(b, p) }
+
+// reviewBodyT is a CREATE AdmissionReview for p.
+func reviewBodyT(b testing.TB, p *contourv1.HTTPProxy) []byte {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		b.Fatal(err)

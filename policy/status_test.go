@@ -54,6 +54,15 @@ func TestJudge_status(t *testing.T) {
 				"roots/second": {Current: "invalid", Errors: []string{"VirtualHostError/DuplicateVhost"}},
 			},
 		},
+		"same_second_duplicate_loses_to_the_root_observed_first": {
+			stored: []client.Object{fx.Service("marketing", "web", 80), svcRoot,
+				fx.Proxy("roots", "shop").Created(1).FQDN("shop.example.com").Route("web", 80).Obj(),
+				fx.Proxy("marketing", "copy").Created(1).FQDN("shop.example.com").Route("web", 80).Obj()},
+			want: map[string]gotStatus{
+				"roots/shop":     {Current: "valid"},
+				"marketing/copy": {Current: "invalid", Errors: []string{"VirtualHostError/DuplicateVhost"}},
+			},
+		},
 		"fqdn_knockout_from_non_root_namespace_does_not_invalidate_root": {
 			settings: roots,
 			stored: []client.Object{svcRoot, svcA,

@@ -1,6 +1,7 @@
-// Package serve runs Warden's long-running components in one process: the informers that
-// feed the policy inventory, and the HTTPS server with the admission webhooks, health and
-// metrics. (The controller and the xDS server join here as they are built.)
+// Package serve runs Warden's long-running components in one process under a
+// controller-runtime manager: the informers that feed the policy inventory and the HTTPS
+// server with the admission webhooks, health and metrics on every replica; the status
+// writer only on the leader (Lease election). The xDS server joins here as it is built.
 package serve
 
 import (
@@ -12,12 +13,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/projectwarden/warden/config"
+	"github.com/projectwarden/warden/controller/status"
 	"github.com/projectwarden/warden/policy"
 	"github.com/projectwarden/warden/watch"
 	"github.com/projectwarden/warden/webhook"
@@ -28,12 +30,20 @@ import (
 type Options struct {
 	// Config is warden.yaml. Required.
 	Config *config.Config
-	// REST connects to the API server. Required.
+	// REST connects to the API server. Required. Its QPS and Burst bound Warden's own
+	// requests (status writes, live reads before a denial); the caller sets them.
 	REST *rest.Config
 	// Server configures the HTTPS server; Handlers, Ready and Registry are filled in by Run.
 	Server server.Options
 	// WebhookTimeout bounds each admission decision. Default webhook.DefaultTimeout.
 	WebhookTimeout time.Duration
+	// WriteStatus enables the status writer. Default false (admission only).
+	WriteStatus bool
+	// LeaderElection makes replicas elect one status writer through a Lease named
+	// "warden-status" in LeaderElectionNamespace. Without it every replica with
+	// WriteStatus writes (fine for one replica).
+	LeaderElection          bool
+	LeaderElectionNamespace string
 	// Logger is the root logger. Default: discard.
 	Logger logr.Logger
 	// Started, if set, receives the server once it listens (tests and `make run` use it to
@@ -55,23 +65,68 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	informers, err := cache.New(o.REST, watch.CacheOptions(scheme))
+	mgr, err := manager.New(o.REST, manager.Options{
+		Scheme:                        scheme,
+		Cache:                         watch.CacheOptions(scheme),
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: "0"}, // served on the HTTPS server
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              "warden-status",
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
 	if err != nil {
-		return fmt.Errorf("creating informers: %w", err)
+		return fmt.Errorf("creating the manager: %w", err)
 	}
 	d, err := policy.NewDecider(ctx, o.Config.PolicySettings())
-	if err != nil {
-		return err
-	}
-	feed := watch.New(informers, d, watch.Options{})
-	reg := prometheus.NewRegistry()
-	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
 	live, err := client.New(o.REST, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	var queue *statusQueue // set before the feed starts delivering events
+	feed := watch.New(mgr.GetCache(), d, watch.Options{OnApplied: func(kind string, k policy.Key) {
+		if queue != nil {
+			queue.onApplied(ctx, kind, k)
+		}
+	}})
+	if o.WriteStatus {
+		writer := status.NewWriter(d.Judge, mgr.GetCache(), status.Options{Client: live, Synced: feed.WaitForSync, Registerer: reg})
+		if err := mgr.Add(writer); err != nil {
+			return err
+		}
+		queue = newStatusQueue(d, writer)
+	}
+	srv, metrics, err := newServer(o, d, feed, live, reg, log)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(srv.Run)); err != nil { // every replica serves
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return watchPolicyGeneration(ctx, d.Engine(), metrics)
+	})); err != nil {
+		return err
+	}
+	if err := feed.Start(ctx); err != nil {
+		return err
+	}
+	if o.Started != nil {
+		o.Started(srv)
+	}
+	log.Info("Serving", "address", srv.Addr().String(), "writeStatus", o.WriteStatus, "leaderElection", o.LeaderElection)
+	return mgr.Start(ctx)
+}
+
+func newServer(o Options, d *policy.Decider, feed *watch.Feed, live client.Client, reg *prometheus.Registry, log logr.Logger) (*server.Server, *webhook.Metrics, error) {
+	metrics, err := webhook.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
 	}
 	hooks := webhook.Options{Timeout: o.WebhookTimeout, Metrics: metrics, Logger: log.WithName("webhook"),
 		Refresher: watch.NewRefresher(live, d)}
@@ -83,21 +138,7 @@ func Run(ctx context.Context, o Options) error {
 	so.Ready = feed.Ready
 	so.Registry = reg
 	srv, err := server.New(so)
-	if err != nil {
-		return err
-	}
-	if err := feed.Start(ctx); err != nil {
-		return err
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return informers.Start(ctx) })
-	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return watchPolicyGeneration(ctx, d.Engine(), metrics) })
-	if o.Started != nil {
-		o.Started(srv)
-	}
-	log.Info("Serving", "address", srv.Addr().String())
-	return g.Wait()
+	return srv, metrics, err
 }
 
 // watchPolicyGeneration keeps the policy-set gauge current.

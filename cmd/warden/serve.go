@@ -23,6 +23,11 @@ type serveFlags struct {
 	keyFile        string
 	webhookTimeout time.Duration
 	devLogs        bool
+	writeStatus    bool
+	leaderElect    bool
+	leaderNS       string
+	qps            float32
+	burst          int
 }
 
 func newServeCommand() *cobra.Command {
@@ -46,6 +51,13 @@ The serving certificate and key are re-read when the files change.`,
 	fl.StringVar(&f.keyFile, "tls-private-key-file", "/certs/tls.key", "serving key (PEM), re-read on change")
 	fl.DurationVar(&f.webhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "deadline for one admission decision; keep it below the webhook configuration's timeoutSeconds")
 	fl.BoolVar(&f.devLogs, "dev-logs", false, "human-readable logs instead of JSON")
+	fl.BoolVar(&f.writeStatus, "write-status", true, "write HTTPProxy status (only the leader writes when --leader-elect)")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one status writer among replicas (Lease warden-status)")
+	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
+	// Status writes are skipped when unchanged and coalesced, so the rate is bounded by real
+	// changes; 5 QPS (client-go's default) is what made Contour take minutes at scale.
+	fl.Float32Var(&f.qps, "kube-api-qps", 200, "sustained requests per second to the API server (status writes, live reads)")
+	fl.IntVar(&f.burst, "kube-api-burst", 400, "burst of requests to the API server")
 	return cmd
 }
 
@@ -63,9 +75,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return &exitError{code: 2, msg: fmt.Sprintf("connecting to the API server: %v", err)}
 	}
+	rest.QPS, rest.Burst = f.qps, f.burst
 	return serve.Run(cmd.Context(), serve.Options{
-		Config: cfg,
-		REST:   rest,
+		Config:                  cfg,
+		REST:                    rest,
+		WriteStatus:             f.writeStatus,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionNamespace: f.leaderNS,
 		Server: server.Options{
 			BindAddress: f.bindAddress, Port: f.port, CertFile: f.certFile, KeyFile: f.keyFile,
 		},

@@ -61,7 +61,7 @@ func RunWarden(ctx context.Context, o WardenOptions) (*Warden, error) {
 	started := make(chan *server.Server, 1)
 	go func() {
 		w.done <- serve.Run(ctx, serve.Options{
-			Config: o.Config, REST: o.REST, Logger: o.Logger,
+			Config: o.Config, REST: o.REST, Logger: o.Logger, WriteStatus: true,
 			Server:  server.Options{BindAddress: "127.0.0.1", Port: 0, CertFile: o.CertDir + "/tls.crt", KeyFile: o.CertDir + "/tls.key"},
 			Started: func(s *server.Server) { started <- s },
 		})
