@@ -1,0 +1,145 @@
+package translate
+
+import (
+	"slices"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/projectwarden/warden/controller/model"
+)
+
+// The keys of a Kubernetes TLS Secret (and of a CA bundle Secret) that Envoy needs.
+const (
+	KeyCertificate = "tls.crt"
+	KeyPrivateKey  = "tls.key"
+	KeyCA          = "ca.crt"
+	KeyCRL         = "ca.crl"
+)
+
+// secretName is the SDS name of a certificate: the Secret's namespace/name. Unlike
+// Contour, no content hash is appended: the resource's content hash (Resources.Hashes)
+// is its version, so a rotated certificate is the same SDS resource with a new version,
+// which Envoy applies to the filter chains that use it without touching the listener.
+func secretName(k model.Key) string { return k.String() }
+
+// missingKeys lists the keys that the Secret k lacks or has empty.
+func (t *translator) missingKeys(k model.Key, keys ...string) []string {
+	s := t.secretByKey[k]
+	var out []string
+	for _, key := range keys {
+		if s == nil || len(s.Data[key]) == 0 {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// checkUpstreamCAs leaves out the clusters whose upstream CA has no data. Serving them
+// without validation would be insecure, and Envoy cannot validate without a CA: the route
+// drops the cluster (and answers 503 if no cluster is left), as the model does for an
+// unresolved backend.
+func (t *translator) checkUpstreamCAs() {
+	for _, c := range t.m.Clusters {
+		v := c.UpstreamValidation
+		if v == nil || !isTLS(c.Protocol) {
+			continue
+		}
+		if miss := t.missingKeys(v.CASecret, KeyCA); len(miss) > 0 {
+			t.dropped[c.Name] = true
+			t.missing.addf("%s: %s missing: cluster %s not served (its routes answer 503 when no other cluster is left)",
+				v.CASecret, joinKeys(miss), c.Name)
+		}
+	}
+}
+
+// checkVirtualHostSecrets decides which TLS vhosts get an HTTPS filter chain.
+//
+// A vhost whose certificate, client CA or CRL has no data gets none. Envoy would accept a
+// filter chain naming an SDS secret that is never served, but the whole listener would
+// then stay warming (not serving, for every vhost) until the secret arrived; and a chain
+// without its client validation would accept clients it must refuse. The vhost stays on
+// ingress_http: its permitInsecure routes keep working and its other routes keep
+// redirecting to HTTPS, which fails the TLS handshake (no chain matches its SNI) until the
+// data arrives. Contour, which never sees such a Secret (it drops invalid ones), would not
+// serve the vhost at all.
+func (t *translator) checkVirtualHostSecrets() {
+	fallbackOK := map[model.Key]bool{}
+	for _, vh := range t.m.VirtualHosts {
+		tls := vh.TLS
+		if tls == nil {
+			continue
+		}
+		if !t.servable(vh) {
+			continue
+		}
+		t.secure = append(t.secure, vh)
+		t.certs[tls.SecretRef] = true
+
+		fb := tls.FallbackCertificate
+		if fb.IsZero() {
+			continue
+		}
+		ok, seen := fallbackOK[fb]
+		if !seen {
+			miss := t.missingKeys(fb, KeyCertificate, KeyPrivateKey)
+			ok = len(miss) == 0
+			fallbackOK[fb] = ok
+			if !ok {
+				t.missing.addf("%s: %s missing: the fallback certificate is not served", fb, joinKeys(miss))
+			}
+		}
+		if ok {
+			// The model has one fallback certificate (its Options.FallbackCertificate).
+			t.fallback[vh.FQDN] = true
+			t.fallbackCert = fb
+			t.certs[fb] = true
+		}
+	}
+	slices.SortFunc(t.secure, func(a, b *model.VirtualHost) int { return strings.Compare(a.FQDN, b.FQDN) })
+}
+
+// servable reports whether vh's TLS secrets all have data, noting what is missing.
+func (t *translator) servable(vh *model.VirtualHost) bool {
+	ok := true
+	need := func(k model.Key, why string, keys ...string) {
+		if miss := t.missingKeys(k, keys...); len(miss) > 0 {
+			ok = false
+			t.missing.addf("%s: %s missing: HTTPS not served for %s%s", k, joinKeys(miss), vh.FQDN, why)
+		}
+	}
+	need(vh.TLS.SecretRef, "", KeyCertificate, KeyPrivateKey)
+	if cv := vh.TLS.ClientValidation; cv != nil {
+		if !cv.CASecret.IsZero() {
+			need(cv.CASecret, " (client certificate validation)", KeyCA)
+		}
+		if !cv.CRLSecret.IsZero() {
+			need(cv.CRLSecret, " (client certificate revocation list)", KeyCRL)
+		}
+	}
+	return ok
+}
+
+// secrets are the SDS secrets of the served filter chains: a certificate chain and private
+// key each, inline. CA bundles and CRLs are inlined in the TLS contexts that use them, as
+// in Contour (see the package documentation), so they are not SDS secrets.
+func (t *translator) secrets() []*tlsv3.Secret {
+	out := make([]*tlsv3.Secret, 0, len(t.certs))
+	for k := range t.certs {
+		d := t.secretByKey[k].Data
+		out = append(out, &tlsv3.Secret{
+			Name: secretName(k),
+			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+				CertificateChain: inlineBytes(d[KeyCertificate]),
+				PrivateKey:       inlineBytes(d[KeyPrivateKey]),
+			}},
+		})
+	}
+	return sortedByName(out)
+}
+
+// inlineBytes copies b, so that the resources never share memory with the model.
+func inlineBytes(b []byte) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: slices.Clone(b)}}
+}

@@ -1,0 +1,232 @@
+package translate
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/projectwarden/warden/controller/model"
+)
+
+// Resources are the Envoy resources of one model, each list sorted by name.
+//
+// Every resource, and every message packed inside one, has passed ValidateAll. Every name a
+// resource refers to (RDS route configuration, cluster, EDS service name, SDS secret) is
+// served in the same Resources (CheckReferences), and every route configuration and
+// ClusterLoadAssignment is referred to, so the set is a consistent go-control-plane
+// snapshot.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
+
+	// Hashes maps a type URL (resource.ListenerType, …) and a resource name to the
+	// resource's content hash: the hex SHA-256 of its deterministic protobuf encoding,
+	// computed as go-control-plane computes delta xDS versions (cachev3.HashResource of
+	// cachev3.MarshalResource). Every replica translating the same model computes the same
+	// hashes, so they serve as resource versions.
+	Hashes map[resource.Type]map[string]string
+
+	// Missing lists, sorted, what could not be served because a Secret's data lacks a key
+	// Envoy needs (the caller fills model.Secret.Data): each entry names the Secret, the
+	// key, and what was left out. See the package documentation.
+	Missing []string
+}
+
+// Translate turns a routing model into Envoy resources; see the package documentation for
+// the shapes. It is pure: it reads m (and the Secret data in it) without changing it, and
+// the same model and options always give the same Resources, sorted, with the same hashes.
+//
+// An error means that a generated message failed its ValidateAll: a translation bug (or a
+// model that violates its own documented invariants), never a user error. The error names
+// the resource and the message; nothing is returned with it.
+func Translate(m *model.Model, o Options) (*Resources, error) {
+	t := newTranslator(m, o.withDefaults())
+	clusters, err := t.clusters()
+	if err != nil {
+		return nil, err
+	}
+	routes, err := t.routeConfigs()
+	if err != nil {
+		return nil, err
+	}
+	listeners, err := t.listeners()
+	if err != nil {
+		return nil, err
+	}
+	r := &Resources{
+		Listeners: listeners,
+		Routes:    routes,
+		Clusters:  clusters,
+		Endpoints: t.endpoints(),
+		Secrets:   t.secrets(),
+		Missing:   t.missing.sorted(),
+	}
+	if err := r.validateAndHash(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// validateAndHash validates every top-level resource (their packed messages were validated
+// before packing) and fills Hashes.
+func (r *Resources) validateAndHash() error {
+	r.Hashes = make(map[resource.Type]map[string]string, 5)
+	for typ, list := range r.ByType() {
+		hashes := make(map[string]string, len(list))
+		for _, res := range list {
+			name := cachev3.GetResourceName(res)
+			if err := res.(validator).ValidateAll(); err != nil {
+				return invalid(kindOf(typ)+" "+name, err)
+			}
+			b, err := cachev3.MarshalResource(res)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", kindOf(typ), name, err)
+			}
+			hashes[name] = cachev3.HashResource(b)
+		}
+		r.Hashes[typ] = hashes
+	}
+	return nil
+}
+
+// ByType returns the resources keyed by type URL, ready for cachev3.NewSnapshot. The slices
+// are new; the resources are shared.
+func (r *Resources) ByType() map[resource.Type][]types.Resource {
+	return map[resource.Type][]types.Resource{
+		resource.ListenerType: asResources(r.Listeners),
+		resource.RouteType:    asResources(r.Routes),
+		resource.ClusterType:  asResources(r.Clusters),
+		resource.EndpointType: asResources(r.Endpoints),
+		resource.SecretType:   asResources(r.Secrets),
+	}
+}
+
+// Version is a content hash of all the resources of one type: the hex SHA-256 of their
+// names and hashes, in name order. It is a state-of-the-world version that every replica
+// computes identically; it is "" for an unknown type.
+func (r *Resources) Version(typ resource.Type) string {
+	hashes, ok := r.Hashes[typ]
+	if !ok {
+		return ""
+	}
+	names := make([]string, 0, len(hashes))
+	for n := range hashes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, n := range names {
+		// Names may contain any byte but NUL never appears in a hex hash, so the
+		// encoding is unambiguous.
+		fmt.Fprintf(h, "%s\x00%s\x00", n, hashes[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func asResources[T types.Resource](list []T) []types.Resource {
+	out := make([]types.Resource, len(list))
+	for i, r := range list {
+		out[i] = r
+	}
+	return out
+}
+
+// kindOf names a resource type in errors: "listener", "route configuration", ….
+func kindOf(typ resource.Type) string {
+	switch typ {
+	case resource.ListenerType:
+		return "listener"
+	case resource.RouteType:
+		return "route configuration"
+	case resource.ClusterType:
+		return "cluster"
+	case resource.EndpointType:
+		return "cluster load assignment"
+	case resource.SecretType:
+		return "secret"
+	default:
+		return typ
+	}
+}
+
+// translator holds one translation's inputs and what its stages learn about them.
+type translator struct {
+	m *model.Model
+	o Options
+
+	// secretByKey are the model's secrets by name.
+	secretByKey map[model.Key]*model.Secret
+	// dropped are the clusters not served because their upstream CA has no data.
+	dropped map[string]bool
+	// secure are the TLS vhosts served on the HTTPS listener, sorted by FQDN: those
+	// whose certificate (and client CA and CRL, if any) have data. fallback says which
+	// of them also use the fallback certificate, fallbackCert, when it has data.
+	secure       []*model.VirtualHost
+	fallback     map[string]bool
+	fallbackCert model.Key
+	// certs are the certificates served over SDS.
+	certs map[model.Key]bool
+	// missing are the notes for Resources.Missing.
+	missing notes
+}
+
+func newTranslator(m *model.Model, o Options) *translator {
+	t := &translator{
+		m:           m,
+		o:           o,
+		secretByKey: make(map[model.Key]*model.Secret, len(m.Secrets)),
+		dropped:     map[string]bool{},
+		fallback:    map[string]bool{},
+		certs:       map[model.Key]bool{},
+		missing:     notes{},
+	}
+	for _, s := range m.Secrets {
+		t.secretByKey[s.Name] = s
+	}
+	t.checkUpstreamCAs()
+	t.checkVirtualHostSecrets()
+	return t
+}
+
+// notes is a set of messages.
+type notes map[string]struct{}
+
+func (n notes) addf(format string, args ...any) { n[fmt.Sprintf(format, args...)] = struct{}{} }
+
+func (n notes) sorted() []string {
+	if len(n) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(n))
+	for s := range n {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sortedByName sorts resources by their xDS name.
+func sortedByName[T types.Resource](list []T) []T {
+	slices.SortFunc(list, func(a, b T) int {
+		return cmp.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
+	})
+	return list
+}
+
+// joinKeys renders secret keys for messages: "tls.crt/tls.key".
+func joinKeys(keys []string) string { return strings.Join(keys, "/") }
