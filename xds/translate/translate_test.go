@@ -147,8 +147,10 @@ func TestHashes(t *testing.T) {
 	}{
 		"nothing": {change: func(*model.Model) {}},
 		"certificate rotated": {
-			change: func(m *model.Model) { m.Secrets[0].Data = map[string][]byte{KeyCertificate: []byte("crt2"), KeyPrivateKey: []byte("key2")} },
-			want:   map[resource.Type][]string{resource.SecretType: {"ns/cert"}},
+			change: func(m *model.Model) {
+				m.Secrets[0].Data = map[string][]byte{KeyCertificate: []byte("crt2"), KeyPrivateKey: []byte("key2")}
+			},
+			want: map[resource.Type][]string{resource.SecretType: {"ns/cert"}},
 		},
 		"endpoint added": {
 			change: func(m *model.Model) {
