@@ -69,8 +69,8 @@ func (t *translator) routeConfigs() ([]*routev3.RouteConfiguration, error) {
 }
 
 // virtualHost translates vh for the HTTP listener (secure false: HTTPSRedirect routes
-// redirect) or for its HTTPS filter chain (secure true: they act normally). The vhost is
-// validated here so that an error names it.
+// redirect) or for its HTTPS filter chain (secure true: they act normally). It is
+// validated with its route configuration (see validateAndHash).
 func (t *translator) virtualHost(vh *model.VirtualHost, secure bool) (*routev3.VirtualHost, error) {
 	routes := make([]*routev3.Route, 0, len(vh.Routes))
 	for _, r := range vh.Routes {
@@ -84,11 +84,7 @@ func (t *translator) virtualHost(vh *model.VirtualHost, secure bool) (*routev3.V
 	// wildcard fqdn ("*.example.com") is an Envoy wildcard domain, and the model's
 	// ":authority" header match keeps it to one DNS label. The HTTP connection manager
 	// strips any port from the Host header, so "host:port" needs no extra domain.
-	v := &routev3.VirtualHost{Name: vh.FQDN, Domains: []string{vh.FQDN}, Routes: routes}
-	if err := v.ValidateAll(); err != nil {
-		return nil, invalid("virtual host "+vh.FQDN, err)
-	}
-	return v, nil
+	return &routev3.VirtualHost{Name: vh.FQDN, Domains: []string{vh.FQDN}, Routes: routes}, nil
 }
 
 // route translates one model route. Envoy takes the first match, so the model's order is

@@ -57,7 +57,7 @@ func TestTranslateInvalid(t *testing.T) {
 				r := m.VirtualHosts[0].Routes[0]
 				r.Forward, r.HTTPSRedirect, r.DirectResponse = nil, false, &model.DirectResponse{Status: 99}
 			},
-			want: "route configuration ingress_http: invalid Envoy resource: virtual host a.example.com: invalid VirtualHost.Routes[0]",
+			want: "invalid Envoy resource: route configuration https/a.example.com: virtual host a.example.com: invalid RouteConfiguration.VirtualHosts[0]",
 		},
 		"route without action": {
 			breakIt: func(m *model.Model, _ *Options) { m.VirtualHosts[0].Routes[0].Forward = nil },

@@ -18,8 +18,9 @@ import (
 // error. All failures are reported, each naming its resource.
 func Validate(r *Resources) error {
 	var errs []error
+	byType := r.ByType()
 	for _, typ := range typeOrder {
-		for _, res := range r.ByType()[typ] {
+		for _, res := range byType[typ] {
 			what := kindOf(typ) + " " + cachev3.GetResourceName(res)
 			if err := validateDeep(res.ProtoReflect(), what); err != nil {
 				errs = append(errs, err)
