@@ -26,7 +26,11 @@ import (
 // resource refers to (RDS route configuration, cluster, EDS service name, SDS secret) is
 // served in the same Resources (CheckReferences), and every route configuration and
 // ClusterLoadAssignment is referred to, so the set is a consistent go-control-plane
-// snapshot.
+// snapshot (ByType gives its map).
+//
+// Resources are read-only: resources share immutable sub-messages (the router filter's
+// Any, a TLS vhost's routes in https/<fqdn> and ingress_fallbackcert, the cipher suites);
+// clone one (proto.Clone) before changing it. They share no memory with the model.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
@@ -51,9 +55,9 @@ type Resources struct {
 // the shapes. It is pure: it reads m (and the Secret data in it) without changing it, and
 // the same model and options always give the same Resources, sorted, with the same hashes.
 //
-// An error means that a generated message failed its ValidateAll: a translation bug (or a
-// model that violates its own documented invariants), never a user error. The error names
-// the resource and the message; nothing is returned with it.
+// An error wraps ErrInvalid: a generated message failed its ValidateAll, a translation bug
+// (or a model that violates its own documented invariants), never a user error. The error
+// names the resource and the message; nothing is returned with it. m must not be nil.
 func Translate(m *model.Model, o Options) (*Resources, error) {
 	t := newTranslator(m, o.withDefaults())
 	clusters, err := t.clusters()
