@@ -1,0 +1,408 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Mode is the variant of the xDS protocol a Client speaks.
+type Mode int
+
+const (
+	// SotW is state-of-the-world xDS: every response of a type holds all the subscribed
+	// resources of that type (ADS method StreamAggregatedResources).
+	SotW Mode = iota
+	// Delta is incremental xDS: responses hold the resources that changed and the names of
+	// those removed (ADS method DeltaAggregatedResources).
+	Delta
+)
+
+func (m Mode) String() string {
+	switch m {
+	case SotW:
+		return "state-of-the-world"
+	case Delta:
+		return "delta"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// DefaultNodeID is the node id a Client sends when Options.NodeID is empty.
+const DefaultNodeID = "warden-xds-client"
+
+// maxResponseSize bounds the size of one discovery response. gRPC's default (4 MiB) is
+// smaller than the cluster or listener response of a large fleet; Envoy sets no limit.
+const maxResponseSize = 1 << 30
+
+// Options configure a Client.
+type Options struct {
+	// Address is the host:port of the xDS server. Required.
+	Address string
+
+	// NodeID and Cluster are the node's id and cluster, which servers use to choose the
+	// configuration they serve (go-control-plane's NodeHash). NodeID defaults to
+	// DefaultNodeID; Cluster may be empty.
+	NodeID, Cluster string
+
+	// Mode is the protocol variant spoken. Default SotW.
+	Mode Mode
+
+	// TLS is the client's TLS configuration: the CAs it trusts, the certificate it presents
+	// and the server name it checks. Nil means plaintext, for servers in insecure mode only.
+	TLS *tls.Config
+
+	// NACK, if set, is called with every response that decoded correctly, before it is
+	// applied: its type URL and its resources (for delta, those added or updated). A non-nil
+	// error rejects the response: the client NACKs it with the error's message, as Envoy
+	// does with a configuration it cannot load, and keeps its state. For tests; it is called
+	// on Run's goroutine and must not block.
+	NACK func(typeURL string, resources []proto.Message) error
+}
+
+// Client is an ADS client that behaves like Envoy; see the package documentation. Create it
+// with Dial, call Run once, and read its state with Snapshot or WaitFor from any goroutine.
+// Close releases the connection.
+type Client struct {
+	conn *grpc.ClientConn
+	opts Options
+
+	// ran is set by the first Run.
+	ran atomic.Bool
+
+	// mu guards the fields below.
+	mu    sync.Mutex
+	state State
+	// changed is closed, and replaced, whenever state changes.
+	changed chan struct{}
+	// stopped is closed when Run returns, after runErr is set.
+	stopped chan struct{}
+	runErr  error
+}
+
+// Dial validates o, connects to the server and waits until the connection is established
+// (TLS included) or fails, or ctx is done. A connection or TLS failure is returned with its
+// cause.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	if o.Address == "" {
+		return nil, errors.New("invalid xDS client options: the server address is required")
+	}
+	if o.Mode != SotW && o.Mode != Delta {
+		return nil, fmt.Errorf("invalid xDS client options: unknown mode %d", int(o.Mode))
+	}
+	if o.NodeID == "" {
+		o.NodeID = DefaultNodeID
+	}
+	creds := insecure.NewCredentials()
+	if o.TLS != nil {
+		creds = credentials.NewTLS(o.TLS)
+	}
+	conn, err := grpc.NewClient(o.Address,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponseSize)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the xDS server %s: %w", o.Address, err)
+	}
+	if err := waitReady(ctx, conn); err != nil {
+		_ = conn.Close()
+		if o.TLS != nil && ctx.Err() == nil {
+			// gRPC's error may hide the TLS one (a broken pipe) or quote it; the TLS error is
+			// the cause.
+			if tlsErr := diagnoseTLS(ctx, o.Address, o.TLS); tlsErr != nil {
+				err = fmt.Errorf("TLS: %w", tlsErr)
+			}
+		}
+		return nil, fmt.Errorf("connecting to the xDS server %s: %w", o.Address, err)
+	}
+	return &Client{
+		conn:    conn,
+		opts:    o,
+		state:   newState(),
+		changed: make(chan struct{}),
+		stopped: make(chan struct{}),
+	}, nil
+}
+
+// waitReady connects conn and waits until it is ready, or fails, or ctx is done.
+func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
+	conn.Connect()
+	for {
+		state := conn.GetState()
+		switch state {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure:
+			// The connection state does not say why it failed; an RPC that does not wait
+			// for the connection fails at once with the cause.
+			if err := connectionError(ctx, conn); err != nil {
+				return err
+			}
+		case connectivity.Shutdown:
+			return errors.New("the connection was closed")
+		}
+		if !conn.WaitForStateChange(ctx, state) {
+			return fmt.Errorf("%w (connection %s)", ctx.Err(), state)
+		}
+	}
+}
+
+// connectionError is why conn cannot open a stream, or nil if it can (it recovered).
+func connectionError(ctx context.Context, conn *grpc.ClientConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		// "connection error: desc = ..." without "rpc error: code = Unavailable".
+		return errors.New(status.Convert(err).Message())
+	}
+	return nil
+}
+
+// diagnoseTLS opens a TLS connection to address with config, as gRPC does, and returns
+// why the server rejects it, if it does. In TLS 1.3 the client's side of the handshake ends
+// before the server has checked the client's certificate: a rejection then arrives as an
+// alert on the first read, and gRPC, which writes first, often only sees a broken pipe.
+func diagnoseTLS(ctx context.Context, address string, config *tls.Config) error {
+	config = config.Clone()
+	config.NextProtos = []string{"h2"}
+	if config.ServerName == "" {
+		if host, _, err := net.SplitHostPort(address); err == nil {
+			config.ServerName = host
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
+	conn, err := (&tls.Dialer{Config: config}).DialContext(ctx, "tcp", address)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// A server that accepts the connection sends its HTTP/2 settings at once.
+	_ = conn.SetReadDeadline(time.Now().Add(diagnoseTimeout))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// diagnoseTimeout bounds diagnoseTLS.
+const diagnoseTimeout = 5 * time.Second
+
+// Close closes the connection, which ends Run if it is running. It may be called more
+// than once.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if status.Code(err) == codes.Canceled {
+		// Closed already.
+		return nil
+	}
+	return err
+}
+
+// Run opens one ADS stream, subscribes and follows the server's responses (see the package
+// documentation) until ctx is done, when it returns nil, or until the stream fails, when it
+// returns why. It does not reconnect. Run logs through the logr.Logger in ctx and may be
+// called once; it returns ErrAlreadyRun after that.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	err := c.run(ctx)
+	if ctx.Err() != nil {
+		err = nil
+	} else {
+		err = fmt.Errorf("%s ADS stream to %s: %w", c.opts.Mode, c.opts.Address, err)
+	}
+	c.mu.Lock()
+	c.runErr = err
+	close(c.stopped)
+	c.mu.Unlock()
+	return err
+}
+
+// protocol is one variant of xDS on an open stream.
+type protocol interface {
+	// watchAll subscribes to every resource of a type.
+	watchAll(typeURL string) error
+	// watch sends a change of the names subscribed to for a type.
+	watch(c subscriptionChange) error
+	// recv receives and decodes the next response.
+	recv() (*response, error)
+	// reply ACKs the response (cause nil) or NACKs it.
+	reply(r *response, cause error) error
+}
+
+func (c *Client) run(ctx context.Context) error {
+	log := logr.FromContextOrDiscard(ctx).WithValues("address", c.opts.Address, "mode", c.opts.Mode.String())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	log.V(1).Info("opened ADS stream")
+	for _, t := range wildcardTypes {
+		if err := p.watchAll(t); err != nil {
+			return c.streamError(p, err)
+		}
+	}
+	for {
+		r, err := p.recv()
+		if err != nil {
+			return recvError(err)
+		}
+		if err := c.handle(log, p, r); err != nil {
+			return c.streamError(p, err)
+		}
+	}
+}
+
+// streamError is the error to report for a failed Send: gRPC returns io.EOF from Send when
+// the stream has ended, and the reason from the next Recv.
+func (c *Client) streamError(p protocol, err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	for {
+		if _, err := p.recv(); err != nil {
+			return recvError(err)
+		}
+	}
+}
+
+// recvError is the error to report for a failed Recv: io.EOF means that the server ended
+// the stream without an error status.
+func recvError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("the server closed the stream")
+	}
+	return err
+}
+
+// open opens the ADS stream of the configured mode.
+func (c *Client) open(ctx context.Context) (protocol, error) {
+	node := &corev3.Node{Id: c.opts.NodeID, Cluster: c.opts.Cluster}
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn)
+	if c.opts.Mode == Delta {
+		s, err := ads.DeltaAggregatedResources(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return newDeltaStream(s, node), nil
+	}
+	s, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newSotwStream(s, node), nil
+}
+
+// handle accepts or rejects one response, replies, and sends the subscription changes it
+// causes: a response is ACKed before the subscriptions it changes are sent, as Envoy does
+// (it pauses EDS while it applies CDS).
+func (c *Client) handle(log logr.Logger, p protocol, r *response) error {
+	if r.unsolicited {
+		log.Info("ignoring a response of a type not subscribed to", "type", r.typeURL)
+		c.update(func(s *State) { s.Responses[r.typeURL]++ })
+		return nil
+	}
+	cause := r.err
+	if cause == nil && c.opts.NACK != nil {
+		cause = c.opts.NACK(r.typeURL, r.list)
+	}
+	if cause != nil {
+		log.Info("NACKing a response", "type", r.typeURL, "version", r.version, "nonce", r.nonce, "reason", cause.Error())
+		c.update(func(s *State) {
+			s.Responses[r.typeURL]++
+			s.NACKs++
+		})
+		return p.reply(r, cause)
+	}
+	log.V(2).Info("accepting a response", "type", r.typeURL, "version", r.version, "nonce", r.nonce,
+		"resources", len(r.list), "removed", len(r.removed))
+	var changes []subscriptionChange
+	c.update(func(s *State) {
+		s.Responses[r.typeURL]++
+		s.apply(r)
+		changes = s.resubscribe()
+	})
+	if err := p.reply(r, nil); err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		log.V(1).Info("changing subscriptions", "type", ch.typeURL, "subscribe", ch.added, "unsubscribe", ch.removed)
+		if err := p.watch(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// update changes the state with fn and wakes up the waiters.
+func (c *Client) update(fn func(*State)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(&c.state)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Snapshot returns a copy of the current state.
+func (c *Client) Snapshot() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.clone()
+}
+
+// WaitFor returns the first state for which cond holds: the current one, or one after a
+// later change (cond is called again after every change, on the caller's goroutine). It
+// returns the last state seen and an error when ctx is done first, or when Run has
+// returned (ErrStopped, wrapping Run's error, if any).
+func (c *Client) WaitFor(ctx context.Context, cond func(State) bool) (State, error) {
+	for {
+		c.mu.Lock()
+		s := c.state.clone()
+		changed, stopped := c.changed, c.stopped
+		c.mu.Unlock()
+		if cond(s) {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-stopped:
+			// The state is final; it may have changed since the copy.
+			c.mu.Lock()
+			s, runErr := c.state.clone(), c.runErr
+			c.mu.Unlock()
+			switch {
+			case cond(s):
+				return s, nil
+			case runErr != nil:
+				return s, fmt.Errorf("%w: %w", ErrStopped, runErr)
+			}
+			return s, ErrStopped
+		case <-ctx.Done():
+			return s, ctx.Err()
+		}
+	}
+}
