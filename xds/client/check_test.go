@@ -7,7 +7,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -15,24 +14,6 @@ import (
 	"github.com/projectwarden/warden/xds/client"
 	"github.com/projectwarden/warden/xds/client/clienttest"
 )
-
-// fixtureState is the state of a client that received clienttest.Snapshot v1.
-func fixtureState(t *testing.T) client.State {
-	t.Helper()
-	snap := clienttest.Snapshot(t, clienttest.Fixture{Version: "v1"})
-	s := client.State{Versions: map[string]string{}}
-	for typ, field := range map[string]*map[string]proto.Message{
-		resource.ListenerType: &s.Listeners, resource.RouteType: &s.Routes, resource.ClusterType: &s.Clusters,
-		resource.EndpointType: &s.Endpoints, resource.SecretType: &s.Secrets,
-	} {
-		*field = map[string]proto.Message{}
-		for name, r := range snap.GetResources(typ) {
-			(*field)[name] = r
-		}
-		s.Versions[typ] = "v1"
-	}
-	return s
-}
 
 func TestXDSCheckComplete(t *testing.T) {
 	upstreamTLS := func(t *testing.T, sds *corev3.ConfigSource) *corev3.TransportSocket {
@@ -102,7 +83,7 @@ func TestXDSCheckComplete(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			s := fixtureState(t)
+			s := clienttest.State(t, clienttest.Snapshot(t, clienttest.Fixture{Version: "v1"}))
 			tc.change(t, &s)
 			err := client.CheckComplete(s)
 			var got []string
