@@ -46,9 +46,10 @@ fuzz:
 
 ## run: a local API server with Warden's webhooks and the multi-team example; Ctrl-C stops it.
 WARDEN_PORT ?= 9443
+WARDEN_XDS_PORT ?= 8001
 run: build envtest-assets
 	@$(GO) run ./hack/localrun --warden $(BIN)/warden --config examples/warden.yaml \
-		--examples examples/multi-team --assets $(KUBEBUILDER_ASSETS) --port $(WARDEN_PORT)
+		--examples examples/multi-team --assets $(KUBEBUILDER_ASSETS) --port $(WARDEN_PORT) --xds-port $(WARDEN_XDS_PORT)
 
 ## check-example: Warden's decisions on the example, offline (no API server).
 check-example: build

@@ -155,6 +155,18 @@ func (inv *Inventory) ProxyKeys() []Key {
 	return keys
 }
 
+// SecretKeys returns the keys of every Secret known to exist, sorted.
+func (inv *Inventory) SecretKeys() []Key {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	keys := make([]Key, 0, len(inv.secrets))
+	for k := range inv.secrets {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
 // DelegationKeys returns the keys of the stored TLSCertificateDelegations in namespace ns.
 func (inv *Inventory) DelegationKeys(ns string) []Key {
 	inv.mu.RLock()

@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/projectwarden/warden/config"
+	"github.com/projectwarden/warden/controller"
 	"github.com/projectwarden/warden/controller/status"
 	"github.com/projectwarden/warden/policy"
 	"github.com/projectwarden/warden/watch"
@@ -44,6 +45,8 @@ type Options struct {
 	// WriteStatus writes (fine for one replica).
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// XDS, when set, runs the routing pipeline and the xDS server on every replica.
+	XDS *XDSOptions
 	// Logger is the root logger. Default: discard.
 	Logger logr.Logger
 	// Started, if set, receives the server once it listens (tests and `make run` use it to
@@ -89,9 +92,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	reg := prometheus.NewRegistry()
 	var queue *statusQueue // set before the feed starts delivering events
+	var pipeline *controller.Pipeline
 	feed := watch.New(mgr.GetCache(), d, watch.Options{OnApplied: func(kind string, k policy.Key) {
 		if queue != nil {
 			queue.onApplied(ctx, kind, k)
+		}
+		if pipeline != nil {
+			pipeline.OnApplied(kind, k)
 		}
 	}})
 	if o.WriteStatus {
@@ -100,6 +107,11 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		queue = newStatusQueue(d, writer)
+	}
+	if o.XDS != nil {
+		if pipeline, err = startXDS(ctx, mgr, d, feed, live, reg, o, log); err != nil {
+			return err
+		}
 	}
 	srv, metrics, err := newServer(o, d, feed, live, reg, log)
 	if err != nil {

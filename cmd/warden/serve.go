@@ -12,6 +12,8 @@ import (
 	"github.com/projectwarden/warden/serve"
 	"github.com/projectwarden/warden/webhook"
 	"github.com/projectwarden/warden/webhook/server"
+	xdsserver "github.com/projectwarden/warden/xds/server"
+	"github.com/projectwarden/warden/xds/translate"
 )
 
 type serveFlags struct {
@@ -28,6 +30,13 @@ type serveFlags struct {
 	leaderNS       string
 	qps            float32
 	burst          int
+	xdsAddress     string
+	xdsCA          string
+	xdsCert        string
+	xdsKey         string
+	xdsInsecure    bool
+	httpPort       uint32
+	httpsPort      uint32
 }
 
 func newServeCommand() *cobra.Command {
@@ -58,6 +67,13 @@ The serving certificate and key are re-read when the files change.`,
 	// changes; 5 QPS (client-go's default) is what made Contour take minutes at scale.
 	fl.Float32Var(&f.qps, "kube-api-qps", 200, "sustained requests per second to the API server (status writes, live reads)")
 	fl.IntVar(&f.burst, "kube-api-burst", 400, "burst of requests to the API server")
+	fl.StringVar(&f.xdsAddress, "xds-address", "0.0.0.0:8001", "address of the xDS (ADS) gRPC server; empty disables xDS")
+	fl.StringVar(&f.xdsCA, "xds-ca-file", "/xds-certs/ca.crt", "CA that signs Envoy client certificates (cert-manager's ca.crt), re-read on change")
+	fl.StringVar(&f.xdsCert, "xds-cert-file", "/xds-certs/tls.crt", "xDS server certificate, re-read on change")
+	fl.StringVar(&f.xdsKey, "xds-key-file", "/xds-certs/tls.key", "xDS server key, re-read on change")
+	fl.BoolVar(&f.xdsInsecure, "xds-insecure", false, "serve xDS without TLS: for local use only, never in a cluster")
+	fl.Uint32Var(&f.httpPort, "envoy-http-port", 8080, "Envoy's HTTP listener port (ingress_http)")
+	fl.Uint32Var(&f.httpsPort, "envoy-https-port", 8443, "Envoy's HTTPS listener port (ingress_https)")
 	return cmd
 }
 
@@ -76,7 +92,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return &exitError{code: 2, msg: fmt.Sprintf("connecting to the API server: %v", err)}
 	}
 	rest.QPS, rest.Burst = f.qps, f.burst
+	var xdsOpts *serve.XDSOptions
+	if f.xdsAddress != "" {
+		if f.xdsInsecure { // the certificate flags' defaults do not apply
+			f.xdsCA, f.xdsCert, f.xdsKey = "", "", ""
+		}
+		xdsOpts = &serve.XDSOptions{
+			Server:    xdsserver.Options{Address: f.xdsAddress, CAFile: f.xdsCA, CertFile: f.xdsCert, KeyFile: f.xdsKey, Insecure: f.xdsInsecure},
+			Translate: translate.Options{HTTPPort: f.httpPort, HTTPSPort: f.httpsPort},
+		}
+	}
 	return serve.Run(cmd.Context(), serve.Options{
+		XDS:                     xdsOpts,
 		Config:                  cfg,
 		REST:                    rest,
 		WriteStatus:             f.writeStatus,

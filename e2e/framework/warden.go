@@ -22,6 +22,7 @@ import (
 	"github.com/projectwarden/warden/serve"
 	"github.com/projectwarden/warden/webhook"
 	"github.com/projectwarden/warden/webhook/server"
+	xdsserver "github.com/projectwarden/warden/xds/server"
 )
 
 // Warden is a `warden serve` running in this process against an API server, with its
@@ -29,6 +30,8 @@ import (
 type Warden struct {
 	// URL is the HTTPS base URL of the webhook server.
 	URL string
+	// XDSAddress is the xDS server's host:port (plaintext gRPC: tests run it insecure).
+	XDSAddress string
 	// CA signed the serving certificate; CertDir holds tls.crt and tls.key.
 	CA      *CA
 	CertDir string
@@ -59,16 +62,22 @@ func RunWarden(ctx context.Context, o WardenOptions) (*Warden, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Warden{CA: ca, CertDir: o.CertDir, cancel: cancel, done: make(chan error, 1)}
 	started := make(chan *server.Server, 1)
+	xdsStarted := make(chan *xdsserver.Server, 1)
 	go func() {
 		w.done <- serve.Run(ctx, serve.Options{
 			Config: o.Config, REST: o.REST, Logger: o.Logger, WriteStatus: true,
 			Server:  server.Options{BindAddress: "127.0.0.1", Port: 0, CertFile: o.CertDir + "/tls.crt", KeyFile: o.CertDir + "/tls.key"},
 			Started: func(s *server.Server) { started <- s },
+			XDS: &serve.XDSOptions{
+				Server:  xdsserver.Options{Address: "127.0.0.1:0", Insecure: true},
+				Started: func(s *xdsserver.Server) { xdsStarted <- s },
+			},
 		})
 	}()
 	select {
 	case s := <-started:
 		w.URL = "https://" + s.Addr().String()
+		w.XDSAddress = (<-xdsStarted).Addr().String()
 	case err := <-w.done:
 		cancel()
 		return nil, fmt.Errorf("warden did not start: %w", err)

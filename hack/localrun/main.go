@@ -32,7 +32,7 @@ import (
 
 type options struct {
 	warden, config, examples, crds, assets, workDir string
-	port                                            int
+	port, xdsPort                                   int
 	once                                            bool
 	out                                             io.Writer // what the user sees; default stdout
 }
@@ -46,6 +46,7 @@ func main() {
 	flag.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "directory with kube-apiserver and etcd")
 	flag.StringVar(&o.workDir, "work-dir", ".cache/run", "where the kubeconfig and certificates are written")
 	flag.IntVar(&o.port, "port", 9443, "port for Warden's webhook server")
+	flag.IntVar(&o.xdsPort, "xds-port", 8001, "port for Warden's xDS server (plaintext, local only)")
 	flag.BoolVar(&o.once, "once", false, "stop after applying the example (for tests)")
 	flag.Parse()
 	o.out = os.Stdout
@@ -93,6 +94,7 @@ func run(ctx context.Context, o options) error {
 	step(o.out, "starting %s serve on 127.0.0.1:%d", o.warden, o.port)
 	w := exec.CommandContext(ctx, o.warden, "serve", "--kubeconfig", kubeconfig, "--config", o.config, "--dev-logs",
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(o.port),
+		"--xds-address", fmt.Sprintf("127.0.0.1:%d", o.xdsPort), "--xds-insecure",
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"))
 	logFile, err := os.Create(filepath.Join(o.workDir, "warden.log"))
 	if err != nil {
@@ -105,25 +107,41 @@ func run(ctx context.Context, o options) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting warden: %w", err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- w.Wait() }()
 	defer func() {
 		step(o.out, "stopping warden")
 		_ = w.Process.Signal(syscall.SIGTERM)
-		_ = w.Wait()
+		<-exited
+	}()
+	waitCtx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
+	go func() {
+		select {
+		case err := <-exited:
+			exited <- err // for the deferred stop
+			stopWaiting(fmt.Errorf("warden serve exited (%v); see %s", err, logFile.Name()))
+		case <-waitCtx.Done():
+		}
 	}()
 	url := fmt.Sprintf("https://127.0.0.1:%d", o.port)
 	if err := framework.RegisterWebhooks(ctx, c, url, ca.PEM); err != nil {
 		return err
 	}
-	if err := framework.WaitEffective(ctx, c, func(ctx context.Context) (int, string, error) {
+	if err := framework.WaitEffective(waitCtx, c, func(ctx context.Context) (int, string, error) {
 		return framework.HTTPSGet(ctx, ca.PEM, url+"/readyz")
 	}); err != nil {
+		if cause := context.Cause(waitCtx); cause != nil {
+			return cause
+		}
 		return fmt.Errorf("%w (warden's log: %s)", err, logFile.Name())
 	}
+	stopWaiting(nil)
 	step(o.out, "warden is ready; its webhooks are registered; log: %s", logFile.Name())
 	if err := applyExamples(ctx, o.out, kubeconfig, o.examples); err != nil {
 		return err
 	}
-	summary(o.out, kubeconfig, logFile.Name(), o.examples)
+	summary(o.out, kubeconfig, logFile.Name(), o.examples, fmt.Sprintf("127.0.0.1:%d", o.xdsPort))
 	if o.once {
 		return nil
 	}
@@ -164,11 +182,16 @@ func preflight(o options) error {
 			return fmt.Errorf("%s not found in %q: run make envtest-assets", b, o.assets)
 		}
 	}
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", o.port))
-	if err != nil {
-		return fmt.Errorf("port %d is in use (%v); free it or run make run WARDEN_PORT=<port>", o.port, err)
+	for _, p := range []struct {
+		port int
+		env  string
+	}{{o.port, "WARDEN_PORT"}, {o.xdsPort, "WARDEN_XDS_PORT"}} {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
+		if err != nil {
+			return fmt.Errorf("port %d is in use (%v); free it or run make run %s=<port>", p.port, err, p.env)
+		}
+		_ = l.Close()
 	}
-	_ = l.Close()
 	return os.MkdirAll(o.workDir, 0o755)
 }
 
@@ -187,18 +210,19 @@ func applyExamples(ctx context.Context, out io.Writer, kubeconfig, dir string) e
 	return nil
 }
 
-func summary(out io.Writer, kubeconfig, log, examples string) {
+func summary(out io.Writer, kubeconfig, log, examples, xdsAddr string) {
 	fmt.Fprintf(out, `
 == Warden is running against a local API server.
 
   export KUBECONFIG=%s
-  kubectl get httpproxies -A
+  kubectl get httpproxies -A              # the status Warden wrote
   kubectl apply -f your-proxy.yaml        # Warden answers at admission
   kubectl apply --dry-run=server -f ...   # the same answer, nothing stored
+  bin/warden xds dump --address %s --insecure   # what Envoy would receive
 
 The example is in %s; Warden's log is %s.
 Press Ctrl-C to stop everything.
-`, kubeconfig, examples, log)
+`, kubeconfig, xdsAddr, examples, log)
 }
 
 func step(out io.Writer, format string, args ...any) {

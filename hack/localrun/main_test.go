@@ -27,17 +27,12 @@ func TestRun_once(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building warden: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port, xdsPort := freePort(t), freePort(t)
 
 	var out bytes.Buffer
 	err = run(t.Context(), options{
 		warden: bin, config: filepath.Join(root, "examples/warden.yaml"), examples: filepath.Join(root, "examples/multi-team"),
-		crds: filepath.Join(root, "charts/warden/crds"), assets: assets, workDir: t.TempDir(), port: port, once: true, out: &out,
+		crds: filepath.Join(root, "charts/warden/crds"), assets: assets, workDir: t.TempDir(), port: port, xdsPort: xdsPort, once: true, out: &out,
 	})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -77,8 +72,18 @@ func TestPreflight_portInUse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = preflight(options{warden: bin, assets: assets, workDir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port})
+	err = preflight(options{warden: bin, assets: assets, workDir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port, xdsPort: freePort(t)})
 	if err == nil || !strings.Contains(err.Error(), "is in use") || !strings.Contains(err.Error(), "WARDEN_PORT") {
 		t.Errorf("preflight = %v, want a clear port-in-use error naming WARDEN_PORT", err)
 	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -1,0 +1,123 @@
+package xds
+
+import (
+	"context"
+	"sync"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Callbacks observe the xDS streams: they count and log NACKs and stop go-control-plane from
+// resending a rejected state-of-the-world version in a loop.
+//
+// A state-of-the-world NACK carries the last version the client accepted, not the one it
+// rejected; the snapshot cache sees a version different from its own and answers at once
+// with the same rejected response, about a thousand times a second (go-control-plane#962).
+// Here a NACK's version is rewritten to the version it rejected (known from the response
+// with the same nonce on that stream), so the cache answers only when the configuration
+// changes again. The client keeps its last good configuration meanwhile, as Envoy does.
+type Callbacks struct {
+	log   logr.Logger
+	nacks *prometheus.CounterVec
+	conns prometheus.Gauge
+
+	mu   sync.Mutex
+	sent map[int64]map[string]sentResponse // stream -> type URL -> last response
+	node map[int64]string                  // stream -> node id
+}
+
+type sentResponse struct{ nonce, version string }
+
+// NewCallbacks returns Callbacks whose metrics are registered with reg (nil: none).
+func NewCallbacks(log logr.Logger, reg prometheus.Registerer) (*Callbacks, error) {
+	c := &Callbacks{log: log, sent: map[int64]map[string]sentResponse{}, node: map[int64]string{},
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_xds_nacks_total",
+			Help: "Configuration updates rejected (NACKed) by Envoys, by resource type.",
+		}, []string{"type_url"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "warden_xds_streams",
+			Help: "Open xDS streams (state-of-the-world and delta).",
+		}),
+	}
+	if reg != nil {
+		for _, m := range []prometheus.Collector{c.nacks, c.conns} {
+			if err := reg.Register(m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// Funcs returns the go-control-plane callbacks.
+func (c *Callbacks) Funcs() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc:         func(context.Context, int64, string) error { c.conns.Inc(); return nil },
+		StreamClosedFunc:       func(id int64, _ *corev3.Node) { c.closed(id) },
+		DeltaStreamOpenFunc:    func(context.Context, int64, string) error { c.conns.Inc(); return nil },
+		DeltaStreamClosedFunc:  func(id int64, _ *corev3.Node) { c.closed(id) },
+		StreamRequestFunc:      c.onRequest,
+		StreamResponseFunc:     c.onResponse,
+		StreamDeltaRequestFunc: c.onDeltaRequest,
+	}
+}
+
+func (c *Callbacks) closed(id int64) {
+	c.conns.Dec()
+	c.mu.Lock()
+	delete(c.sent, id)
+	delete(c.node, id)
+	c.mu.Unlock()
+}
+
+func (c *Callbacks) onResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent[id] == nil {
+		c.sent[id] = map[string]sentResponse{}
+	}
+	c.sent[id][resp.GetTypeUrl()] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+}
+
+func (c *Callbacks) onRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	c.mu.Lock()
+	if n := req.GetNode().GetId(); n != "" {
+		c.node[id] = n
+	}
+	node := c.node[id]
+	last, ok := c.sent[id][req.GetTypeUrl()]
+	c.mu.Unlock()
+	if req.GetErrorDetail() == nil {
+		return nil
+	}
+	c.nacks.WithLabelValues(req.GetTypeUrl()).Inc()
+	c.log.Info("Envoy rejected a configuration update", "node", node, "typeURL", req.GetTypeUrl(),
+		"acceptedVersion", req.GetVersionInfo(), "error", req.GetErrorDetail().GetMessage())
+	if ok && last.nonce == req.GetResponseNonce() {
+		req.VersionInfo = last.version // hold the rejected version until the configuration changes
+	}
+	return nil
+}
+
+func (c *Callbacks) onDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	if req.GetErrorDetail() == nil {
+		return nil
+	}
+	c.mu.Lock()
+	if n := req.GetNode().GetId(); n != "" {
+		c.node[id] = n
+	}
+	node := c.node[id]
+	c.mu.Unlock()
+	c.nacks.WithLabelValues(req.GetTypeUrl()).Inc()
+	c.log.Info("Envoy rejected a configuration update", "node", node, "typeURL", req.GetTypeUrl(), "error", req.GetErrorDetail().GetMessage())
+	return nil
+}
+
+// NACKs returns the NACK counter of one resource type (for tests and the debug view).
+func (c *Callbacks) NACKs(typeURL string) prometheus.Counter { return c.nacks.WithLabelValues(typeURL) }
