@@ -9,6 +9,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCheckCommand(), newServeCommand(), newBootstrapCommand(), newEnvoyCommand())
+	root.AddCommand(newCheckCommand(), newServeCommand(), newBootstrapCommand(), newEnvoyCommand(), newXDSCommand())
 	return root
 }

@@ -43,7 +43,7 @@ func newServeCommand() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the admission webhooks (and, as they land, the controller and xDS server)",
+		Short: "Run the admission webhooks, the controller (status, routing model) and the xDS server",
 		Long: `serve watches HTTPProxies, TLSCertificateDelegations, DelegationPolicies, Namespaces,
 Services and Secret metadata, and answers admission reviews on /validate and /mutate over
 HTTPS, with /healthz, /readyz (ready once every informer has synced) and /metrics.
