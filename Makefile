@@ -43,6 +43,8 @@ bench: envtest-assets
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 60s ./policy/
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 30s ./manifest/
+	$(GO) test -run '^$$' -fuzz FuzzBuild -fuzztime 60s ./controller/model/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 60s ./xds/translate/
 
 ## run: a local API server with Warden's webhooks and the multi-team example; Ctrl-C stops it.
 WARDEN_PORT ?= 9443
