@@ -28,18 +28,7 @@ func NewMutator(m MutateFunc, o Options) *Mutator {
 
 // ServeHTTP answers one AdmissionReview with a JSON patch, or none when nothing changes.
 func (m *Mutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	review, status, err := readReview(r)
-	if err != nil {
-		m.opts.Logger.Info("Rejected malformed admission review", "status", status, "error", err.Error())
-		m.opts.Metrics.observe("mutate", "", "", "error", start)
-		failReview(w, status, err)
-		return
-	}
-	req := review.Request
-	resp, decision := m.review(r.Context(), req)
-	m.opts.Metrics.observe("mutate", req.Kind.Kind, string(req.Operation), decision, start)
-	writeReview(w, review, resp)
+	serveReview(w, r, "mutate", m.opts, m.review)
 }
 
 func (m *Mutator) review(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, string) {

@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +38,24 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, int, error) {
 		return nil, http.StatusBadRequest, errors.New("malformed admission review: request has no uid")
 	}
 	return &review, 0, nil
+}
+
+// serveReview reads an AdmissionReview, answers it with review, and records the latency
+// labelled with the webhook's name and the decision review returns.
+func serveReview(w http.ResponseWriter, r *http.Request, name string, o Options,
+	review func(context.Context, *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, string)) {
+	start := time.Now()
+	in, status, err := readReview(r)
+	if err != nil {
+		o.Logger.Info("Rejected malformed admission review", "webhook", name, "status", status, "error", err.Error())
+		o.Metrics.observe(name, "", "", "error", start)
+		failReview(w, status, err)
+		return
+	}
+	req := in.Request
+	resp, decision := review(r.Context(), req)
+	o.Metrics.observe(name, req.Kind.Kind, string(req.Operation), decision, start)
+	writeReview(w, in, resp)
 }
 
 // writeReview answers a review with resp, echoing the request's apiVersion and uid.

@@ -70,18 +70,7 @@ func NewValidator(d Decider, o Options) *Validator {
 
 // ServeHTTP answers one AdmissionReview.
 func (v *Validator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	review, status, err := readReview(r)
-	if err != nil {
-		v.opts.Logger.Info("Rejected malformed admission review", "status", status, "error", err.Error())
-		v.opts.Metrics.observe("validate", "", "", "error", start)
-		failReview(w, status, err)
-		return
-	}
-	req := review.Request
-	resp, decision := v.review(r.Context(), req)
-	v.opts.Metrics.observe("validate", req.Kind.Kind, string(req.Operation), decision, start)
-	writeReview(w, review, resp)
+	serveReview(w, r, "validate", v.opts, v.review)
 }
 
 func (v *Validator) review(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, string) {
