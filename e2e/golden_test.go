@@ -2,21 +2,17 @@ package e2e
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
+	"github.com/projectwarden/warden/internal/golden"
 	xdsclient "github.com/projectwarden/warden/xds/client"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/ with the current output (review the diff)")
 
 // renderState renders what an ADS client holds as stable YAML: resources by type, sorted by
 // name, as protojson re-encoded with sorted keys. Secrets are listed by name only (their
@@ -62,21 +58,5 @@ func mapsKeys[T any](m map[string]T) func(func(string) bool) {
 // assertGolden compares got with testdata/name, or rewrites it with -update.
 func assertGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./e2e/ -run %s -update to create it, then review it)", err, t.Name())
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got); if the change is intended, rerun with -update and review:\n%s", path, diff)
-	}
+	golden.Assert(t, filepath.Join("testdata", name), got)
 }

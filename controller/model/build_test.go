@@ -7,11 +7,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/projectwarden/warden/internal/golden"
 )
 
 // TestGoldenModelsKeepTheirInvariants checks the invariants of every golden case's model.
 func TestGoldenModelsKeepTheirInvariants(t *testing.T) {
-	for _, path := range goldenInputs(t) {
+	for _, path := range golden.Inputs(t, "testdata", ".in.yaml") {
 		t.Run(path, func(t *testing.T) {
 			in, opts := loadCase(t, path)
 			checkInvariants(t, Build(in, opts))
@@ -22,7 +24,7 @@ func TestGoldenModelsKeepTheirInvariants(t *testing.T) {
 // TestBuildIsIndependentOfInputOrder builds every golden case with its roots and
 // EndpointSlices reversed: the model must not change.
 func TestBuildIsIndependentOfInputOrder(t *testing.T) {
-	for _, path := range goldenInputs(t) {
+	for _, path := range golden.Inputs(t, "testdata", ".in.yaml") {
 		t.Run(path, func(t *testing.T) {
 			in, opts := loadCase(t, path)
 			want := render(t, Build(in, opts))
@@ -48,7 +50,7 @@ func TestBuildIsIndependentOfInputOrder(t *testing.T) {
 // in reverse order, then rebuilds every vhost again, then removes them all: each step must
 // match what Build gives.
 func TestIncrementalBuildMatchesFullBuild(t *testing.T) {
-	for _, path := range goldenInputs(t) {
+	for _, path := range golden.Inputs(t, "testdata", ".in.yaml") {
 		t.Run(path, func(t *testing.T) {
 			in, opts := loadCase(t, path)
 			want := render(t, Build(in, opts))

@@ -2,14 +2,10 @@ package model
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -17,11 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 
+	"github.com/projectwarden/warden/internal/golden"
 	"github.com/projectwarden/warden/manifest"
 )
-
-// update rewrites the goldens: go test ./controller/model/ -update
-var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output and delete stale ones")
 
 // optionsKind is the kind of the test-only document that sets a case's Options:
 //
@@ -35,61 +29,15 @@ const optionsKind = "ModelOptions"
 // YAML, with testdata/<case>.out.yaml. Every root in the input counts as accepted, and so
 // does every proxy.
 func TestGolden(t *testing.T) {
-	inputs := goldenInputs(t)
+	inputs := golden.Inputs(t, "testdata", ".in.yaml")
 	for _, path := range inputs {
 		name := strings.TrimSuffix(filepath.Base(path), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			in, opts := loadCase(t, path)
-			got := render(t, Build(in, opts))
-			golden := filepath.Join("testdata", name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./controller/model/ -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("Build(%s) mismatch (-want +got):\n%s", path, diff)
-			}
+			golden.Assert(t, filepath.Join("testdata", name+".out.yaml"), []byte(render(t, Build(in, opts))))
 		})
 	}
-	if *update {
-		removeStaleGoldens(t, inputs)
-	}
-}
-
-// removeStaleGoldens deletes the goldens whose input is gone.
-func removeStaleGoldens(t *testing.T, inputs []string) {
-	t.Helper()
-	outputs, err := filepath.Glob(filepath.Join("testdata", "*.out.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, out := range outputs {
-		in := strings.TrimSuffix(out, ".out.yaml") + ".in.yaml"
-		if !slices.Contains(inputs, in) {
-			t.Logf("removing stale golden %s", out)
-			if err := os.Remove(out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-func goldenInputs(t *testing.T) []string {
-	t.Helper()
-	inputs, err := filepath.Glob(filepath.Join("testdata", "*.in.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(inputs) == 0 {
-		t.Fatal("no testdata/*.in.yaml")
-	}
-	return inputs
+	golden.RemoveStale(t, inputs, ".in.yaml", ".out.yaml")
 }
 
 func render(t testing.TB, m *Model) string {

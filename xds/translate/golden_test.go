@@ -3,14 +3,10 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -21,12 +17,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/projectwarden/warden/internal/golden"
 	"github.com/projectwarden/warden/controller/model"
 	"github.com/projectwarden/warden/manifest"
 )
-
-// update rewrites the goldens: go test ./xds/translate/ -update
-var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output and delete stale ones")
 
 // optionsKind is the kind of the test-only document that sets a case's options:
 //
@@ -58,43 +52,10 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Translate: %v", err)
 			}
 			checkResources(t, r)
-			got := render(t, r)
-			golden := filepath.Join("testdata", name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./xds/translate/ -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("Translate(%s) mismatch (-want +got):\n%s", path, diff)
-			}
+			golden.Assert(t, filepath.Join("testdata", name+".out.yaml"), []byte(render(t, r)))
 		})
 	}
-	if *update {
-		removeStaleGoldens(t, inputs)
-	}
-}
-
-// removeStaleGoldens deletes the goldens whose input is gone.
-func removeStaleGoldens(t *testing.T, inputs []string) {
-	t.Helper()
-	outputs, err := filepath.Glob(filepath.Join("testdata", "*.out.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, out := range outputs {
-		if !slices.Contains(inputs, strings.TrimSuffix(out, ".out.yaml")+".in.yaml") {
-			t.Logf("removing stale golden %s", out)
-			if err := os.Remove(out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	golden.RemoveStale(t, inputs, ".in.yaml", ".out.yaml")
 }
 
 // render is the golden form of r: each resource through protojson (proto field names, Any
