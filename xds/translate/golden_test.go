@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/projectwarden/warden/internal/golden"
 	"github.com/projectwarden/warden/controller/model"
+	"github.com/projectwarden/warden/internal/golden"
 	"github.com/projectwarden/warden/manifest"
 )
 
