@@ -108,12 +108,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		queue = newStatusQueue(d, writer)
 	}
+	var debugXDS http.Handler
 	if o.XDS != nil {
-		if pipeline, err = startXDS(ctx, mgr, d, feed, live, reg, o, log); err != nil {
+		if pipeline, debugXDS, err = startXDS(ctx, mgr, d, feed, live, reg, o, log); err != nil {
 			return err
 		}
 	}
-	srv, metrics, err := newServer(o, d, feed, live, reg, log)
+	srv, metrics, err := newServer(o, d, feed, live, reg, log, debugXDS)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	return mgr.Start(ctx)
 }
 
-func newServer(o Options, d *policy.Decider, feed *watch.Feed, live client.Client, reg *prometheus.Registry, log logr.Logger) (*server.Server, *webhook.Metrics, error) {
+func newServer(o Options, d *policy.Decider, feed *watch.Feed, live client.Client, reg *prometheus.Registry, log logr.Logger, debugXDS http.Handler) (*server.Server, *webhook.Metrics, error) {
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
 		return nil, nil, err
@@ -146,6 +147,9 @@ func newServer(o Options, d *policy.Decider, feed *watch.Feed, live client.Clien
 	so.Handlers = map[string]http.Handler{
 		webhook.ValidatePath: webhook.NewValidator(d, hooks),
 		webhook.MutatePath:   webhook.NewMutator(d.Mutate, hooks),
+	}
+	if debugXDS != nil {
+		so.Handlers["/debug/xds"] = debugXDS // connected Envoys and their last NACKs
 	}
 	so.Ready = feed.Ready
 	so.Registry = reg

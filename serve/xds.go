@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,20 +34,20 @@ type XDSOptions struct {
 // startXDS adds the routing pipeline and the xDS server to mgr; both run on every replica.
 // The pipeline's first build waits until the informers have synced, so an Envoy is never
 // served a configuration built from a partial view of the cluster.
-func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed *watch.Feed, live client.Client, reg prometheus.Registerer, o Options, log logr.Logger) (*controller.Pipeline, error) {
+func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed *watch.Feed, live client.Client, reg prometheus.Registerer, o Options, log logr.Logger) (p *controller.Pipeline, debugXDS http.Handler, err error) {
 	snapshots := xds.NewCache(log.WithName("xds"))
 	settings := o.Config.PolicySettings()
 	mo := model.Options{DisablePermitInsecure: settings.DisablePermitInsecure}
 	if f := settings.FallbackCertificate; f != nil {
 		mo.FallbackCertificate = model.Key{Namespace: f.Namespace, Name: f.Name}
 	}
-	p, err := controller.New(d, mgr.GetCache(), live, xds.NewPublisher(snapshots, o.XDS.Translate), controller.Options{Model: mo, Registerer: reg})
+	p, err = controller.New(d, mgr.GetCache(), live, xds.NewPublisher(snapshots, o.XDS.Translate), controller.Options{Model: mo, Registerer: reg})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inf, err := mgr.GetCache().GetInformer(ctx, &discoveryv1.EndpointSlice{})
 	if err != nil {
-		return nil, fmt.Errorf("watching EndpointSlices: %w", err)
+		return nil, nil, fmt.Errorf("watching EndpointSlices: %w", err)
 	}
 	onSlice := func(obj any) {
 		if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
@@ -59,23 +60,24 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: onSlice, UpdateFunc: func(_, n any) { onSlice(n) }, DeleteFunc: onSlice,
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	callbacks, err := xds.NewCallbacks(log.WithName("xds"), reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	debugXDS = callbacks.DebugHandler()
 	srv, err := xdsserver.New(snapshots, callbacks.Funcs(), o.XDS.Server)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.XDS.Started != nil {
 		o.XDS.Started(srv)
 	}
 	if err := mgr.Add(srv); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p, mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	return p, debugXDS, mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		if !feed.WaitForSync(ctx) {
 			return nil
 		}

@@ -2,7 +2,12 @@ package xds
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -21,21 +26,32 @@ import (
 // with the same nonce on that stream), so the cache answers only when the configuration
 // changes again. The client keeps its last good configuration meanwhile, as Envoy does.
 type Callbacks struct {
-	log   logr.Logger
-	nacks *prometheus.CounterVec
-	conns prometheus.Gauge
+	log       logr.Logger
+	nackCount *prometheus.CounterVec
+	conns     prometheus.Gauge
 
-	mu   sync.Mutex
-	sent map[int64]map[string]sentResponse // stream -> type URL -> last response
-	node map[int64]string                  // stream -> node id
+	mu    sync.Mutex
+	sent  map[int64]map[string]sentResponse // stream -> type URL -> last response
+	node  map[int64]string                  // stream -> node id
+	nacks map[string]NACK                   // node id + type URL -> its last NACK
+}
+
+// NACK is the last rejection of one resource type by one node, for the debug view.
+type NACK struct {
+	Node     string    `json:"node"`
+	TypeURL  string    `json:"typeURL"`
+	Version  string    `json:"rejectedVersion"`
+	Accepted string    `json:"acceptedVersion"`
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
 }
 
 type sentResponse struct{ nonce, version string }
 
 // NewCallbacks returns Callbacks whose metrics are registered with reg (nil: none).
 func NewCallbacks(log logr.Logger, reg prometheus.Registerer) (*Callbacks, error) {
-	c := &Callbacks{log: log, sent: map[int64]map[string]sentResponse{}, node: map[int64]string{},
-		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := &Callbacks{log: log, sent: map[int64]map[string]sentResponse{}, node: map[int64]string{}, nacks: map[string]NACK{},
+		nackCount: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_xds_nacks_total",
 			Help: "Configuration updates rejected (NACKed) by Envoys, by resource type.",
 		}, []string{"type_url"}),
@@ -45,7 +61,7 @@ func NewCallbacks(log logr.Logger, reg prometheus.Registerer) (*Callbacks, error
 		}),
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.nacks, c.conns} {
+		for _, m := range []prometheus.Collector{c.nackCount, c.conns} {
 			if err := reg.Register(m); err != nil {
 				return nil, err
 			}
@@ -95,29 +111,79 @@ func (c *Callbacks) onRequest(id int64, req *discoveryv3.DiscoveryRequest) error
 	if req.GetErrorDetail() == nil {
 		return nil
 	}
-	c.nacks.WithLabelValues(req.GetTypeUrl()).Inc()
+	c.nackCount.WithLabelValues(req.GetTypeUrl()).Inc()
 	c.log.Info("Envoy rejected a configuration update", "node", node, "typeURL", req.GetTypeUrl(),
 		"acceptedVersion", req.GetVersionInfo(), "error", req.GetErrorDetail().GetMessage())
+	rejected := ""
 	if ok && last.nonce == req.GetResponseNonce() {
-		req.VersionInfo = last.version // hold the rejected version until the configuration changes
+		rejected = last.version
+	}
+	c.record(NACK{Node: node, TypeURL: req.GetTypeUrl(), Version: rejected, Accepted: req.GetVersionInfo(), Error: req.GetErrorDetail().GetMessage()})
+	if rejected != "" {
+		req.VersionInfo = rejected // hold the rejected version until the configuration changes
 	}
 	return nil
 }
 
-func (c *Callbacks) onDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	if req.GetErrorDetail() == nil {
-		return nil
+func (c *Callbacks) record(n NACK) {
+	n.At = time.Now()
+	c.mu.Lock()
+	c.nacks[n.Node+"\x00"+n.TypeURL] = n
+	c.mu.Unlock()
+}
+
+// DebugState is what /debug/xds shows: the connected nodes and the last NACK of each node
+// and resource type.
+type DebugState struct {
+	Nodes []string `json:"nodes"`
+	NACKs []NACK   `json:"nacks"`
+}
+
+// Debug returns the current DebugState, sorted.
+func (c *Callbacks) Debug() DebugState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := DebugState{Nodes: []string{}, NACKs: []NACK{}}
+	for _, n := range c.node {
+		if !slices.Contains(st.Nodes, n) {
+			st.Nodes = append(st.Nodes, n)
+		}
 	}
+	for _, n := range c.nacks {
+		st.NACKs = append(st.NACKs, n)
+	}
+	slices.Sort(st.Nodes)
+	slices.SortFunc(st.NACKs, func(a, b NACK) int { return strings.Compare(a.Node+a.TypeURL, b.Node+b.TypeURL) })
+	return st
+}
+
+// DebugHandler serves Debug as JSON.
+func (c *Callbacks) DebugHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(c.Debug())
+	})
+}
+
+func (c *Callbacks) onDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 	c.mu.Lock()
 	if n := req.GetNode().GetId(); n != "" {
 		c.node[id] = n
 	}
 	node := c.node[id]
 	c.mu.Unlock()
-	c.nacks.WithLabelValues(req.GetTypeUrl()).Inc()
+	if req.GetErrorDetail() == nil {
+		return nil
+	}
+	c.nackCount.WithLabelValues(req.GetTypeUrl()).Inc()
 	c.log.Info("Envoy rejected a configuration update", "node", node, "typeURL", req.GetTypeUrl(), "error", req.GetErrorDetail().GetMessage())
+	c.record(NACK{Node: node, TypeURL: req.GetTypeUrl(), Error: req.GetErrorDetail().GetMessage()})
 	return nil
 }
 
 // NACKs returns the NACK counter of one resource type (for tests and the debug view).
-func (c *Callbacks) NACKs(typeURL string) prometheus.Counter { return c.nacks.WithLabelValues(typeURL) }
+func (c *Callbacks) NACKs(typeURL string) prometheus.Counter {
+	return c.nackCount.WithLabelValues(typeURL)
+}

@@ -3,6 +3,7 @@ package xds_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,6 +69,9 @@ func TestCallbacks_holdNACKedVersion(t *testing.T) {
 			}
 			if got := testutil.ToFloat64(cb.NACKs(resource.RouteType)); got < 1 {
 				t.Errorf("warden_xds_nacks_total{type_url=routes} = %v, want >= 1", got)
+			}
+			if d := cb.Debug(); len(d.NACKs) == 0 || d.NACKs[0].Node != clienttest.NodeID || !strings.Contains(d.NACKs[0].Error, badDomain) {
+				t.Errorf("debug view = %+v, want the node's route NACK with its error", d)
 			}
 
 			clienttest.SetSnapshot(t, cache, clienttest.Snapshot(t, clienttest.Fixture{Version: "v3", Domain: "www3.example.com"}))
