@@ -199,7 +199,9 @@ func TestAdmission(t *testing.T) {
 		mustContain(t, "/metrics", body,
 			`warden_admission_duration_seconds_count{decision="denied",kind="HTTPProxy",operation="CREATE",webhook="validate"}`,
 			`warden_admission_duration_seconds_count{decision="patched",kind="HTTPProxy",operation="CREATE",webhook="mutate"}`,
-			"warden_policy_evaluation_duration_seconds_bucket", "warden_policy_set_generation")
+			"warden_policy_evaluation_duration_seconds_bucket", "warden_policy_set_generation",
+			`warden_httpproxies{status="valid"}`, "warden_model_rebuild_duration_seconds_bucket", "warden_xds_snapshot_build_duration_seconds_bucket",
+			"warden_status_writes_total", "warden_xds_streams")
 	})
 }
 

@@ -41,7 +41,11 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	if f := settings.FallbackCertificate; f != nil {
 		mo.FallbackCertificate = model.Key{Namespace: f.Namespace, Name: f.Name}
 	}
-	p, err = controller.New(d, mgr.GetCache(), live, xds.NewPublisher(snapshots, o.XDS.Translate), controller.Options{Model: mo, Registerer: reg})
+	pub := xds.NewPublisher(snapshots, o.XDS.Translate)
+	if err := pub.RegisterMetrics(reg); err != nil {
+		return nil, nil, err
+	}
+	p, err = controller.New(d, mgr.GetCache(), live, pub, controller.Options{Model: mo, Registerer: reg})
 	if err != nil {
 		return nil, nil, err
 	}

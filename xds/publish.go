@@ -9,11 +9,13 @@ package xds
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/projectwarden/warden/controller/model"
 	"github.com/projectwarden/warden/xds/server"
@@ -41,6 +43,28 @@ type Publisher struct {
 	opts  translate.Options
 	// OnPublish, if set, is called after each snapshot is set, with its versions by type.
 	OnPublish func(versions map[resource.Type]string)
+
+	build     prometheus.Histogram
+	published prometheus.Counter
+}
+
+// RegisterMetrics records snapshot build time and published snapshots in reg.
+func (p *Publisher) RegisterMetrics(reg prometheus.Registerer) error {
+	p.build = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "warden_xds_snapshot_build_duration_seconds",
+		Help:    "Time to translate the routing model into Envoy resources and set the snapshot.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	p.published = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "warden_xds_snapshots_total",
+		Help: "Snapshots published to the xDS cache (each one is pushed to every connected Envoy whose versions differ).",
+	})
+	for _, c := range []prometheus.Collector{p.build, p.published} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewPublisher returns a Publisher into cache.
@@ -53,6 +77,7 @@ func NewPublisher(cache cachev3.SnapshotCache, o translate.Options) *Publisher {
 // versions. A translation or consistency failure is returned and nothing is published:
 // Envoys keep the last good configuration.
 func (p *Publisher) Publish(ctx context.Context, m *model.Model) error {
+	start := time.Now()
 	res, err := translate.Translate(m, p.opts)
 	if err != nil {
 		return err
@@ -69,6 +94,10 @@ func (p *Publisher) Publish(ctx context.Context, m *model.Model) error {
 	}
 	if err := p.cache.SetSnapshot(ctx, NodeGroup, snap); err != nil {
 		return err
+	}
+	if p.build != nil {
+		p.build.Observe(time.Since(start).Seconds())
+		p.published.Inc()
 	}
 	if p.OnPublish != nil {
 		p.OnPublish(versions)

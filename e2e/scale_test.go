@@ -1,0 +1,531 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	policyv1alpha1 "github.com/projectwarden/warden/apis/policy/v1alpha1"
+	"github.com/projectwarden/warden/e2e/framework"
+	fx "github.com/projectwarden/warden/policy/fixture"
+	xdsclient "github.com/projectwarden/warden/xds/client"
+)
+
+// The end-to-end scale run (issues 4 and 5): 5,000 HTTPProxies. 1,000 TLS roots in
+// namespace "roots" (every 10th with a certificate from "certs" delegated to "roots", the
+// others with a Secret in "roots"), each including 4 children spread over 100 team
+// namespaces; 2 routes per child; a Service and an EndpointSlice (2 ready endpoints) per
+// child.
+const (
+	bigRoots     = 1000
+	bigIncludes  = 4
+	bigTeamNS    = 100
+	bigChildren  = bigRoots * bigIncludes
+	routeChanges = 20
+	// pollEvery is the pause between two status Lists and between two RSS samples.
+	pollEvery = 100 * time.Millisecond
+)
+
+func bigChild(i int) (ns, name string) {
+	return fmt.Sprintf("team-%03d", i%bigTeamNS), fmt.Sprintf("child-%04d", i)
+}
+
+func bigFQDN(r int) string { return fmt.Sprintf("app-%04d.example.com", r) }
+
+func bigRoutes(svc, suffix string) []contourv1.Route {
+	p := fx.Proxy("x", "x").Route(svc, 80, fx.Prefix("/a"+suffix)).Route(svc, 80, fx.Prefix("/b")).Obj()
+	return p.Spec.Routes
+}
+
+// bigObjects returns the namespaces, the other supporting objects, and the HTTPProxies
+// (children first, then roots).
+func bigObjects(b *testing.B) (namespaces, setup, proxies []client.Object) {
+	ca, err := framework.NewCA("scale-certs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tlsSecret := func(ns, name string) *corev1.Secret {
+		crt, key, err := ca.Issue()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := fx.Secret(ns, name)
+		s.Type = corev1.SecretTypeTLS
+		s.Data = map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}
+		return s
+	}
+	namespaces = append(namespaces, fx.Namespace("roots"), fx.Namespace("certs"))
+	for i := range bigTeamNS {
+		namespaces = append(namespaces, fx.Namespace(fmt.Sprintf("team-%03d", i)))
+	}
+	delegation := fx.Delegation("certs", "to-roots", "unused", "roots")
+	delegation.Spec.Delegations = nil
+	ready := true
+	var roots []client.Object
+	for r := range bigRoots {
+		root := fx.Proxy("roots", fmt.Sprintf("root-%04d", r)).FQDN(bigFQDN(r))
+		if r%10 == 0 {
+			name := fmt.Sprintf("cert-%04d", r)
+			setup = append(setup, tlsSecret("certs", name))
+			delegation.Spec.Delegations = append(delegation.Spec.Delegations,
+				contourv1.CertificateDelegation{SecretName: name, TargetNamespaces: []string{"roots"}})
+			root.TLS("certs/" + name)
+		} else {
+			name := fmt.Sprintf("tls-%04d", r)
+			setup = append(setup, tlsSecret("roots", name))
+			root.TLS(name)
+		}
+		for c := range bigIncludes {
+			i := r*bigIncludes + c
+			ns, name := bigChild(i)
+			svc := "svc-" + name
+			port := int32(80)
+			setup = append(setup, fx.Service(ns, svc, 80), &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: svc + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Ports:       []discoveryv1.EndpointPort{{Port: &port}},
+				Endpoints: []discoveryv1.Endpoint{
+					{Addresses: []string{fmt.Sprintf("10.%d.%d.1", i/250, i%250)}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
+					{Addresses: []string{fmt.Sprintf("10.%d.%d.2", i/250, i%250)}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
+				},
+			})
+			child := fx.Proxy(ns, name).Obj()
+			child.Spec.Routes = bigRoutes(svc, "")
+			proxies = append(proxies, child)
+			root.Include(ns, name, fx.Prefix(fmt.Sprintf("/c%d", c)))
+		}
+		roots = append(roots, root.Obj())
+	}
+	setup = append(setup, delegation)
+	return namespaces, setup, append(proxies, roots...)
+}
+
+// wardenProc is `warden serve` run as a subprocess, with its RSS sampled.
+type wardenProc struct {
+	cmd     *exec.Cmd
+	exited  chan error
+	peakRSS atomic.Int64 // KiB, VmRSS sampled every pollEvery
+	hwm     atomic.Int64 // KiB, the last VmHWM read
+}
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// procStatus reads VmRSS and VmHWM (KiB) of pid.
+func procStatus(pid int) (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			hwm = n
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+func startWardenProc(b *testing.B, bin string, args []string, logPath string) *wardenProc {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	w := &wardenProc{cmd: cmd, exited: make(chan error, 1)}
+	go func() {
+		err := cmd.Wait()
+		log.Close()
+		w.exited <- err
+		close(w.exited)
+	}()
+	go func() {
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		for {
+			rss, hwm, err := procStatus(cmd.Process.Pid)
+			if err != nil {
+				return // exited
+			}
+			if rss > w.peakRSS.Load() {
+				w.peakRSS.Store(rss)
+			}
+			w.hwm.Store(hwm)
+			select {
+			case <-t.C:
+			case <-w.exited:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// stop sends SIGTERM and waits for the process to exit (SIGKILL after 30s).
+func (w *wardenProc) stop() error {
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-w.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+		return errors.New("warden did not exit within 30s of SIGTERM; killed")
+	}
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// BenchmarkScale is the end-to-end scale run: 5,000 HTTPProxies created through the real API
+// server and Warden's webhooks as fast as the API server takes them, with Warden (`warden
+// serve`, a subprocess so its memory is its own) writing status and serving an Envoy-like
+// ADS client. It reports the time from the last create to final status everywhere and to a
+// complete xDS configuration, the latency of one route change, the time a restarted Warden
+// takes to serve a new client, Warden's peak RSS and the creation rate. Targets (issue 4/5)
+// are logged, not enforced. Run with -benchtime=1x; WARDEN_SCALE_DIR keeps Warden's logs.
+func BenchmarkScale(b *testing.B) {
+	for b.Loop() {
+		runScale(b)
+	}
+}
+
+func runScale(b *testing.B) {
+	ctx := b.Context()
+	dir := os.Getenv("WARDEN_SCALE_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "warden")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/warden")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	env := framework.Start(b, framework.WithScheme(contourv1.AddToScheme, policyv1alpha1.AddToScheme))
+	certDir := filepath.Join(dir, "certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	ca, err := framework.NewCA("warden-scale-ca")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ca.WriteServing(certDir); err != nil {
+		b.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "warden.yaml")
+	if err := os.WriteFile(cfgPath, []byte("httpproxy:\n  rootNamespaces: [roots]\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	port, xdsPort := freePort(b), freePort(b)
+	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
+	url := fmt.Sprintf("https://127.0.0.1:%d", port)
+	args := []string{"serve", "--kubeconfig", env.KubeconfigPath(), "--config", cfgPath, "--dev-logs",
+		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"),
+		"--xds-address", xdsAddr, "--xds-insecure"}
+	logPath := filepath.Join(dir, "warden.log")
+	_ = os.Remove(logPath)
+	w := startWardenProc(b, bin, args, logPath)
+	b.Cleanup(func() { _ = w.stop() })
+
+	c := env.Client()
+	if err := framework.RegisterWebhooks(ctx, c, url, ca.PEM); err != nil {
+		b.Fatal(err)
+	}
+	if err := framework.WaitEffective(ctx, c, func(ctx context.Context) (int, string, error) {
+		return framework.HTTPSGet(ctx, ca.PEM, url+"/readyz")
+	}); err != nil {
+		b.Fatalf("%v (log: %s)", err, logPath)
+	}
+	b.Logf("warden ready (pid %d, RSS %.0f MiB), log %s", w.cmd.Process.Pid, mib(w.peakRSS.Load()), logPath)
+
+	// The Envoy-like client, connected from the start.
+	adsCtx, stopADS := context.WithCancel(ctx)
+	defer stopADS()
+	ads, err := xdsclient.Dial(adsCtx, xdsclient.Options{Address: xdsAddr, NodeID: "envoy-scale", Cluster: "scale", Mode: xdsclient.SotW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = ads.Run(adsCtx) }()
+
+	namespaces, setup, proxies := bigObjects(b)
+	rest := env.Config()
+	rest.QPS, rest.Burst = 2000, 4000 // the benchmark's client, not Warden's
+	fast, err := client.New(rest, client.Options{Scheme: env.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	poller, err := client.New(rest, client.Options{Scheme: env.Scheme()}) // a separate client for status polls
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := createAll(ctx, fast, namespaces, 1); err != nil {
+		b.Fatal(err)
+	}
+	if err := createAll(ctx, fast, setup, 16); err != nil {
+		b.Fatal(err)
+	}
+	setupTime := time.Since(t0)
+	b.Logf("created %d namespaces and %d Secrets/Services/EndpointSlices/delegation in %s", len(namespaces), len(setup), setupTime.Round(time.Millisecond))
+
+	start := time.Now()
+	if err := createAll(ctx, fast, proxies, 16); err != nil {
+		b.Fatal(err)
+	}
+	lastCreate := time.Now()
+	populate := lastCreate.Sub(start)
+	rate := float64(len(proxies)) / populate.Seconds()
+	b.Logf("created %d HTTPProxies (children, then roots) through the webhooks in %s (%.0f/s); everything in %s",
+		len(proxies), populate.Round(time.Millisecond), rate, lastCreate.Sub(t0).Round(time.Millisecond))
+	rssAfterCreate := w.peakRSS.Load()
+
+	// (a) and (b), concurrently, both from the last create.
+	var wg sync.WaitGroup
+	var statusSecs, xdsSecs float64 = -1, -1
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		statusSecs = waitAllValid(ctx, b, poller, lastCreate, len(proxies))
+	}()
+	go func() {
+		defer wg.Done()
+		xdsSecs = waitComplete(ctx, b, ads, lastCreate, "first client")
+	}()
+	wg.Wait()
+	logMetrics(ctx, b, ca.PEM, url, "after the scale-up")
+
+	// (c) one route change at a time.
+	var lat []time.Duration
+	for j := range routeChanges {
+		i := (j * 197) % bigChildren
+		ns, name := bigChild(i)
+		r, inc := i/bigIncludes, i%bigIncludes
+		suffix := fmt.Sprintf("-v%d", j+1)
+		body := fmt.Sprintf(`{"spec":{"routes":[{"conditions":[{"prefix":"/a%s"}],"services":[{"name":"svc-%s","port":80}]},{"conditions":[{"prefix":"/b"}],"services":[{"name":"svc-%s","port":80}]}]}}`, suffix, name, name)
+		if err := fast.Patch(ctx, &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+			client.RawPatch("application/merge-patch+json", []byte(body))); err != nil {
+			b.Fatal(err)
+		}
+		patched := time.Now()
+		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(r)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, rc, want) })
+		cancel()
+		if err != nil {
+			b.Fatalf("route change %d (%s/%s -> %s in %s) not seen: %v", j, ns, name, want, rc, err)
+		}
+		lat = append(lat, time.Since(patched))
+	}
+	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
+	b.Logf("route change at the client: p50 %.1f ms, p99 %.1f ms (all: %v)", p50, p99, lat)
+
+	// (e) peak RSS of the first process, then (d) restart.
+	_, hwm, _ := procStatus(w.cmd.Process.Pid)
+	peak := w.peakRSS.Load()
+	stopADS()
+	stopStart := time.Now()
+	if err := w.stop(); err != nil {
+		b.Logf("warden's exit: %v", err)
+	}
+	b.Logf("warden stopped in %s (SIGTERM to exit)", time.Since(stopStart).Round(time.Millisecond))
+	restartAt := time.Now()
+	w2 := startWardenProc(b, bin, args, logPath)
+	b.Cleanup(func() { _ = w2.stop() })
+	for {
+		conn, err := net.DialTimeout("tcp", xdsAddr, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Since(restartAt) > 60*time.Second {
+			b.Fatalf("the restarted warden's xDS port does not accept: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval for the port, not a measurement
+	}
+	accepting := time.Now()
+	ads2Ctx, stopADS2 := context.WithCancel(ctx)
+	defer stopADS2()
+	ads2, err := xdsclient.Dial(ads2Ctx, xdsclient.Options{Address: xdsAddr, NodeID: "envoy-scale-2", Cluster: "scale", Mode: xdsclient.SotW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	connected := time.Now()
+	go func() { _ = ads2.Run(ads2Ctx) }()
+	restartSecs := waitComplete(ctx, b, ads2, connected, "new client after restart")
+	b.Logf("restart: port accepting %s after exec, client connected %s later, complete config %.3f s after connecting (%.3f s after exec)",
+		accepting.Sub(restartAt).Round(time.Millisecond), connected.Sub(accepting).Round(time.Millisecond), restartSecs,
+		time.Since(restartAt).Seconds())
+	logMetrics(ctx, b, ca.PEM, url, "after the restart")
+
+	b.Logf("warden RSS: peak %.0f MiB sampled (%.0f MiB after the creates), VmHWM %.0f MiB; restarted process peak %.0f MiB",
+		mib(peak), mib(rssAfterCreate), mib(hwm), mib(w2.peakRSS.Load()))
+	targets := []struct {
+		what        string
+		got, target float64
+	}{
+		{"final status everywhere (s)", statusSecs, 5},
+		{"complete xDS config (s)", xdsSecs, 1},
+		{"route change p99 (ms)", p99, 50},
+		{"restart to complete config (s)", restartSecs, 0.5},
+		{"peak RSS (MiB)", mib(max(peak, hwm)), 264},
+	}
+	for _, t := range targets {
+		if t.got < 0 || t.got > t.target {
+			b.Logf("TARGET MISSED: %s = %.3f, target %.3f", t.what, t.got, t.target)
+		}
+	}
+	b.ReportMetric(statusSecs, "status-s")
+	b.ReportMetric(xdsSecs, "xds-complete-s")
+	b.ReportMetric(p50, "change-p50-ms")
+	b.ReportMetric(p99, "change-p99-ms")
+	b.ReportMetric(restartSecs, "restart-complete-s")
+	b.ReportMetric(mib(max(peak, hwm)), "peak-rss-MiB")
+	b.ReportMetric(rate, "create-proxies/s")
+}
+
+// waitAllValid Lists HTTPProxies every pollEvery (pause between the end of one List and the
+// start of the next) until all n are valid; it returns the seconds from since to the return
+// of that List (an upper bound, by at most one List and one pause), or -1 after 5 minutes.
+func waitAllValid(ctx context.Context, b *testing.B, c client.Client, since time.Time, n int) float64 {
+	deadline := since.Add(5 * time.Minute)
+	lastLog := time.Now()
+	for {
+		listStart := time.Now()
+		var list contourv1.HTTPProxyList
+		if err := c.List(ctx, &list); err != nil {
+			b.Logf("status poll: %v", err)
+			return -1
+		}
+		now := time.Now()
+		states := map[string]int{}
+		notValid := n - len(list.Items)
+		for i := range list.Items {
+			s := list.Items[i].Status.CurrentStatus
+			states[s]++
+			if s != "valid" {
+				notValid++
+			}
+		}
+		if notValid == 0 {
+			b.Logf("status: all %d HTTPProxies valid %.3f s after the last create (that List took %s)",
+				n, now.Sub(since).Seconds(), now.Sub(listStart).Round(time.Millisecond))
+			return now.Sub(since).Seconds()
+		}
+		if now.Sub(lastLog) > time.Second {
+			b.Logf("status: %.1f s after the last create, %d not yet valid %v", now.Sub(since).Seconds(), notValid, states)
+			lastLog = now
+		}
+		if now.After(deadline) {
+			b.Logf("status: %d HTTPProxies still not valid after 5 minutes %v", notValid, states)
+			return -1
+		}
+		time.Sleep(pollEvery) // the poll interval
+	}
+}
+
+// scaleComplete reports whether s holds the whole scale configuration, and what is missing.
+func scaleComplete(s xdsclient.State) (bool, string) {
+	chains := 0
+	if l, ok := s.Listeners["ingress_https"].(*listenerv3.Listener); ok {
+		chains = len(l.GetFilterChains())
+	}
+	what := fmt.Sprintf("%d HTTPS filter chains, %d routes, %d clusters, %d assignments, %d secrets",
+		chains, len(s.Routes), len(s.Clusters), len(s.Endpoints), len(s.Secrets))
+	if chains != bigRoots || len(s.Clusters) != bigChildren || len(s.Endpoints) != bigChildren ||
+		len(s.Secrets) != bigRoots || len(s.Routes) != bigRoots+1 {
+		return false, what
+	}
+	if err := xdsclient.CheckComplete(s); err != nil {
+		return false, what + "; " + err.Error()
+	}
+	return true, what
+}
+
+// waitComplete waits until the client holds the whole configuration and returns the
+// seconds since since, or -1 after 5 minutes.
+func waitComplete(ctx context.Context, b *testing.B, ads *xdsclient.Client, since time.Time, who string) float64 {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	lastLog := time.Now()
+	s, err := ads.WaitFor(wctx, func(s xdsclient.State) bool {
+		ok, what := scaleComplete(s)
+		if !ok && time.Since(lastLog) > 2*time.Second {
+			b.Logf("xds (%s): %.1f s: %s", who, time.Since(since).Seconds(), what)
+			lastLog = time.Now()
+		}
+		return ok
+	})
+	_, what := scaleComplete(s)
+	if err != nil {
+		b.Logf("xds (%s): not complete: %v; %s", who, err, what)
+		return -1
+	}
+	d := time.Since(since).Seconds()
+	if !hasRoute(s, "https/"+bigFQDN(0), "/c0/a") {
+		b.Logf("xds (%s): route /c0/a not found in https/%s", who, bigFQDN(0))
+	}
+	b.Logf("xds (%s): complete %.3f s: %s; responses %v", who, d, what, s.Responses)
+	return d
+}
+
+// logMetrics logs Warden's pipeline, status and xDS metrics.
+func logMetrics(ctx context.Context, b *testing.B, caPEM []byte, url, when string) {
+	code, body, err := framework.HTTPSGet(ctx, caPEM, url+"/metrics")
+	if err != nil || code != 200 {
+		b.Logf("metrics %s: %d %v", when, code, err)
+		return
+	}
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		if strings.HasPrefix(l, "warden_") && !strings.Contains(l, "_bucket{") {
+			lines = append(lines, l)
+		}
+	}
+	b.Logf("warden metrics %s:\n%s", when, strings.Join(lines, "\n"))
+}
