@@ -52,7 +52,7 @@ type Pipeline struct {
 	services map[model.Key]bool  // Services whose endpoints changed
 	secretsC map[model.Key]bool  // Secrets that changed
 	all      bool                // rebuild everything
-	related  map[string][]policy.Key
+	changes  *Changes
 	wake     chan struct{}
 
 	// Owned by the run loop.
@@ -74,7 +74,7 @@ func New(d *policy.Decider, cache, secrets client.Reader, pub Publisher, o Optio
 	}
 	return &Pipeline{d: d, cache: cache, secrets: secrets, pub: pub, opts: o, metrics: m,
 		pending: map[policy.Key]bool{}, services: map[model.Key]bool{}, secretsC: map[model.Key]bool{},
-		related: map[string][]policy.Key{}, wake: make(chan struct{}, 1), all: true,
+		changes: NewChanges(d), wake: make(chan struct{}, 1), all: true,
 		accepted: map[policy.Key]*contourv1.HTTPProxy{}, states: map[string]string{}, data: map[model.Key]map[string][]byte{}}, nil
 }
 
@@ -88,12 +88,9 @@ func (p *Pipeline) OnApplied(kind string, k policy.Key) {
 		p.secretsC[model.Key{Namespace: k.Namespace, Name: k.Name}] = true
 		fallthrough
 	default:
-		keys := p.d.Related(kind, k)
-		id := kind + "/" + k.String()
-		for _, x := range append(keys, p.related[id]...) {
+		for _, x := range p.changes.Affected(kind, k) {
 			p.pending[x] = true
 		}
-		p.related[id] = keys
 	}
 	p.mu.Unlock()
 	p.poke()

@@ -4,25 +4,24 @@ import (
 	"context"
 	"sync"
 
+	"github.com/projectwarden/warden/controller"
 	"github.com/projectwarden/warden/controller/status"
 	"github.com/projectwarden/warden/policy"
 )
 
 // statusQueue turns inventory changes into status work: every proxy whose status a change
-// may alter. It remembers, per changed object, which proxies its last change related to, so
-// that proxies a change detaches (an include removed, a delegation narrowed) are re-judged
-// too: the inventory no longer shows those edges.
+// may alter (see controller.Changes).
 type statusQueue struct {
-	d *policy.Decider
-	w *status.Writer
+	d       *policy.Decider
+	w       *status.Writer
+	changes *controller.Changes
 
-	mu   sync.Mutex
-	last map[string][]policy.Key // kind/key -> proxies related last time
-	gen  map[policy.Key]int64    // HTTPProxy generation last acted on
+	mu  sync.Mutex
+	gen map[policy.Key]int64 // HTTPProxy generation last acted on
 }
 
 func newStatusQueue(d *policy.Decider, w *status.Writer) *statusQueue {
-	return &statusQueue{d: d, w: w, last: map[string][]policy.Key{}, gen: map[policy.Key]int64{}}
+	return &statusQueue{d: d, w: w, changes: controller.NewChanges(d), gen: map[policy.Key]int64{}}
 }
 
 // onApplied is the feed's callback. HTTPProxy updates that leave the generation alone
@@ -43,8 +42,7 @@ func (q *statusQueue) onApplied(ctx context.Context, kind string, k policy.Key) 
 			return
 		}
 	}
-	keys := q.d.Related(kind, k)
-	for _, x := range q.swap(kind+"/"+k.String(), keys) {
+	for _, x := range q.changes.Affected(kind, k) {
 		q.w.Enqueue(x)
 	}
 }
@@ -59,13 +57,4 @@ func (q *statusQueue) newGeneration(k policy.Key, g int64) bool {
 	}
 	q.gen[k] = g
 	return !seen || old != g
-}
-
-// swap records keys for id and returns them together with the previous ones.
-func (q *statusQueue) swap(id string, keys []policy.Key) []policy.Key {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	prev := q.last[id]
-	q.last[id] = keys
-	return append(append([]policy.Key{}, keys...), prev...)
 }
