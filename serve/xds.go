@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -41,7 +42,13 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	if f := settings.FallbackCertificate; f != nil {
 		mo.FallbackCertificate = model.Key{Namespace: f.Namespace, Name: f.Name}
 	}
+	callbacks, err := xds.NewCallbacks(log.WithName("xds"), reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	debugXDS = callbacks.DebugHandler()
 	pub := xds.NewPublisher(snapshots, o.XDS.Translate)
+	pub.OnPublish = func(map[resource.Type]string) { callbacks.Published() }
 	if err := pub.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
 	}
@@ -66,11 +73,6 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	}); err != nil {
 		return nil, nil, err
 	}
-	callbacks, err := xds.NewCallbacks(log.WithName("xds"), reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	debugXDS = callbacks.DebugHandler()
 	srv, err := xdsserver.New(snapshots, callbacks.Funcs(), o.XDS.Server)
 	if err != nil {
 		return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -29,6 +30,8 @@ type Callbacks struct {
 	log       logr.Logger
 	nackCount *prometheus.CounterVec
 	conns     prometheus.Gauge
+	push      prometheus.Histogram
+	published atomic.Int64 // unix nanos of the last snapshot set (Published)
 
 	mu    sync.Mutex
 	sent  map[int64]map[string]sentResponse // stream -> type URL -> last response
@@ -59,9 +62,14 @@ func NewCallbacks(log logr.Logger, reg prometheus.Registerer) (*Callbacks, error
 			Name: "warden_xds_streams",
 			Help: "Open xDS streams (state-of-the-world and delta).",
 		}),
+		push: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "warden_xds_push_duration_seconds",
+			Help:    "Time from a snapshot being set to each state-of-the-world response carrying it.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.nackCount, c.conns} {
+		for _, m := range []prometheus.Collector{c.nackCount, c.conns, c.push} {
 			if err := reg.Register(m); err != nil {
 				return nil, err
 			}
@@ -91,7 +99,14 @@ func (c *Callbacks) closed(id int64) {
 	c.mu.Unlock()
 }
 
-func (c *Callbacks) onResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+// Published records that a new snapshot was set now; responses after it feed the push
+// latency histogram.
+func (c *Callbacks) Published() { c.published.Store(time.Now().UnixNano()) }
+
+func (c *Callbacks) onResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	if p := c.published.Load(); p != 0 && req.GetVersionInfo() != "" && req.GetVersionInfo() != resp.GetVersionInfo() {
+		c.push.Observe(time.Since(time.Unix(0, p)).Seconds()) // an update to a client that had a version
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sent[id] == nil {

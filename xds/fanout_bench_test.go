@@ -336,6 +336,13 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	slices.Sort(connected)
 	rssSynced, hwmSynced := procStatus(b)
+	var ms0 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	heapSynced := float64(ms0.HeapAlloc) / (1 << 20)
+	b.Logf("live heap after the initial sync: %.0f MiB (%.1f MiB per client, server and model included); client 0 responses: %v",
+		heapSynced, heapSynced/float64(nClients), clients[0].Snapshot().Responses)
+	b.ReportMetric(heapSynced, "heap_synced_MiB")
 	b.Logf("initial sync of %d clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms; CPU %.1f s; RSS %.0f MiB (server only: %.0f MiB), HWM %.0f MiB",
 		nClients, percentileMS(connected, 0.5), percentileMS(connected, 0.99), ms(connected[len(connected)-1]),
 		connectCPU.Seconds(), rssSynced, rssServer, hwmSynced)
@@ -403,6 +410,7 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.Logf("client 0 responses after the change: %v", clients[0].Snapshot().Responses)
 	slices.Sort(seen)
 	rssChanged, hwm := procStatus(b)
 	b.Logf("change seen by %d clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms (publish %.0f ms); CPU %.2f s; RSS %.0f MiB, HWM %.0f MiB",
