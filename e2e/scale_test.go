@@ -99,7 +99,11 @@ func bigObjects(b *testing.B) (namespaces, setup, proxies []client.Object) {
 			ns, name := bigChild(i)
 			svc := "svc-" + name
 			port := int32(80)
-			setup = append(setup, fx.Service(ns, svc, 80), &discoveryv1.EndpointSlice{
+			service := fx.Service(ns, svc, 80)
+			// Headless: envtest's service IP range cannot hold 4,000 ClusterIPs, and
+			// Warden routes to the EndpointSlices either way.
+			service.Spec.ClusterIP = corev1.ClusterIPNone
+			setup = append(setup, service, &discoveryv1.EndpointSlice{
 				ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: svc + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 				AddressType: discoveryv1.AddressTypeIPv4,
 				Ports:       []discoveryv1.EndpointPort{{Port: &port}},
