@@ -78,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 		LeaderElectionID:              "warden-status",
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		// Runnables (status writer, pipeline, xDS server) get their context from here, not
+		// from mgr.Start's: without it their logs are lost.
+		BaseContext: func() context.Context { return logr.NewContext(context.Background(), log) },
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -102,7 +105,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}})
 	if o.WriteStatus {
-		writer := status.NewWriter(d.Judge, mgr.GetCache(), status.Options{Client: live, Synced: feed.WaitForSync, Registerer: reg})
+		// Status writes are I/O bound (tens of ms each on a loaded API server): many workers,
+		// bounded by the client's QPS.
+		writer := status.NewWriter(d.Judge, mgr.GetCache(), status.Options{Client: live, Synced: feed.WaitForSync, Registerer: reg, Workers: 32})
 		if err := mgr.Add(writer); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/projectwarden/warden/config"
@@ -92,6 +93,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return &exitError{code: 2, msg: fmt.Sprintf("connecting to the API server: %v", err)}
 	}
 	rest.QPS, rest.Burst = f.qps, f.burst
+	logger := ctrlzap.New(ctrlzap.UseDevMode(f.devLogs))
+	ctrllog.SetLogger(logger) // libraries that log through controller-runtime's global logger
 	var xdsOpts *serve.XDSOptions
 	if f.xdsAddress != "" {
 		if f.xdsInsecure { // the certificate flags' defaults do not apply
@@ -113,6 +116,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			BindAddress: f.bindAddress, Port: f.port, CertFile: f.certFile, KeyFile: f.keyFile,
 		},
 		WebhookTimeout: f.webhookTimeout,
-		Logger:         ctrlzap.New(ctrlzap.UseDevMode(f.devLogs)),
+		Logger:         logger,
 	})
 }
