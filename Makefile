@@ -37,7 +37,10 @@ lint: $(STATICCHECK) $(OPA)
 ## benchstat), then admission latency through a real API server with 10,000 HTTPProxies.
 bench: envtest-assets
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./policy/
+	$(GO) test -run '^$$' -bench . -benchmem ./controller/model/ ./xds/translate/
 	$(GO) test -run '^$$' -bench BenchmarkAdmission -benchtime 1x -timeout 30m ./e2e/
+	$(GO) test -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 30m -v ./e2e/ | grep -E 'Benchmark|TARGET|scale_test'
+	$(GO) test -run '^$$' -bench BenchmarkFanout -benchtime 1x -timeout 30m ./xds/
 
 ## fuzz: a short run of every fuzz target.
 fuzz:
