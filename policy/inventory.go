@@ -35,7 +35,6 @@ type Inventory struct {
 	secrets    map[Key]corev1.SecretType // metadata only; "" when the type is unknown
 
 	generation uint64
-	observed   uint64 // counts first observations of HTTPProxies, for proxyEntry.seen
 }
 
 // NewInventory returns an empty inventory.
@@ -189,12 +188,6 @@ func (inv *Inventory) Len() int {
 }
 
 func (inv *Inventory) putProxy(e *proxyEntry) {
-	if old := inv.proxies[e.key]; old != nil {
-		e.seen = old.seen
-	} else {
-		inv.observed++
-		e.seen = inv.observed
-	}
 	inv.deleteProxy(e.key)
 	inv.proxies[e.key] = e
 	for _, t := range e.includes {
@@ -292,10 +285,6 @@ type proxyEntry struct {
 	includes []Key  // include targets in spec order, namespace defaulted
 	secrets  []Key  // TLS secrets referenced; fallbackUsers when it asks for the fallback certificate
 	created  time.Time
-	// seen orders first observations: the watch delivers creates in etcd revision order,
-	// the same on every replica, so it breaks ties between roots created in the same second
-	// (creationTimestamp has one-second resolution). Initial lists arrive in key order.
-	seen uint64
 
 	includesOnce sync.Once
 	includeFacts []IncludeFact // local include facts, built on first use
@@ -353,14 +342,16 @@ func includeKey(inc contourv1.Include, ns string) Key {
 	return Key{ns, inc.Name}
 }
 
-// olderThan orders roots for fqdn ownership: creation time, then first observation, then
-// namespace/name.
+// olderThan orders roots for fqdn ownership: creation time, then namespace/name.
+//
+// creationTimestamp has one-second resolution, so two roots created in the same second tie
+// and namespace/name decides. That must be the same on every replica and after every
+// restart, which rules out the order in which informers happened to deliver them (initial
+// lists arrive in no fixed order). At admission a create is always the youngest claimant,
+// so the tie only matters for objects stored while the webhook was absent.
 func (e *proxyEntry) olderThan(o *proxyEntry) bool {
 	if !e.created.Equal(o.created) {
 		return e.created.Before(o.created)
-	}
-	if e.seen != o.seen && e.seen != 0 && o.seen != 0 {
-		return e.seen < o.seen
 	}
 	return e.key.less(o.key)
 }

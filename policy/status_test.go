@@ -54,13 +54,13 @@ func TestJudge_status(t *testing.T) {
 				"roots/second": {Current: "invalid", Errors: []string{"VirtualHostError/DuplicateVhost"}},
 			},
 		},
-		"same_second_duplicate_loses_to_the_root_observed_first": {
+		"same_second_duplicates_are_ordered_by_namespace_and_name_whatever_the_arrival": {
 			stored: []client.Object{fx.Service("marketing", "web", 80), svcRoot,
 				fx.Proxy("roots", "shop").Created(1).FQDN("shop.example.com").Route("web", 80).Obj(),
 				fx.Proxy("marketing", "copy").Created(1).FQDN("shop.example.com").Route("web", 80).Obj()},
 			want: map[string]gotStatus{
-				"roots/shop":     {Current: "valid"},
-				"marketing/copy": {Current: "invalid", Errors: []string{"VirtualHostError/DuplicateVhost"}},
+				"marketing/copy": {Current: "valid"},
+				"roots/shop":     {Current: "invalid", Errors: []string{"VirtualHostError/DuplicateVhost"}},
 			},
 		},
 		"fqdn_knockout_from_non_root_namespace_does_not_invalidate_root": {
