@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -48,10 +49,18 @@ func (v Violation) Text(kind string, k Key) string {
 	return b.String()
 }
 
+// The HTTPProxy CRD's patterns for sub-condition types and reasons. An admin policy's own
+// type or reason that does not match would make the API server reject the whole status
+// write (422), so it falls back to Warden's defaults instead.
+var (
+	subConditionType   = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$`)
+	subConditionReason = regexp.MustCompile(`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`)
+)
+
 // statusType and statusReason are the sub-condition written to status.
 func (v Violation) statusType() string {
 	switch {
-	case v.Type != "":
+	case v.Type != "" && len(v.Type) <= 316 && subConditionType.MatchString(v.Type):
 		return v.Type
 	case v.Policy != "":
 		return "PolicyViolation"
@@ -62,7 +71,7 @@ func (v Violation) statusType() string {
 
 func (v Violation) statusReason() string {
 	switch {
-	case v.Reason != "":
+	case v.Reason != "" && len(v.Reason) <= 1024 && subConditionReason.MatchString(v.Reason):
 		return v.Reason
 	case v.Policy != "":
 		return "DelegationPolicy"
