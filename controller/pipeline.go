@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -200,14 +202,15 @@ func (p *Pipeline) rebuild(ctx context.Context) error {
 
 // judge re-judges proxies, updates the accepted set, and returns the fqdns to rebuild.
 func (p *Pipeline) judge(ctx context.Context, proxies []policy.Key) (sets.Set[string], error) {
+	verdicts, err := p.judgeAll(ctx, proxies)
+	if err != nil {
+		return nil, err
+	}
 	fqdns := sets.New[string]()
-	for _, k := range proxies {
+	for i, k := range proxies {
 		mk := model.Key{Namespace: k.Namespace, Name: k.Name}
 		fqdns.Insert(p.indexed(func(ix model.Index) []string { return ix.ProxyToFQDNs[mk] })...)
-		v, err := p.d.Judge(ctx, k)
-		if err != nil {
-			return nil, err
-		}
+		v := verdicts[i]
 		obj := p.d.Inventory().Proxy(k)
 		if v != nil && obj != nil {
 			p.states[k.String()] = v.Status.CurrentStatus
@@ -224,6 +227,31 @@ func (p *Pipeline) judge(ctx context.Context, proxies []policy.Key) (sets.Set[st
 		}
 	}
 	return fqdns, nil
+}
+
+// judgeAll judges proxies on every core: the Decider is safe for concurrent use, and a
+// full rebuild (start, restart, policy change) judges every stored proxy.
+func (p *Pipeline) judgeAll(ctx context.Context, proxies []policy.Key) ([]*policy.Verdict, error) {
+	out := make([]*policy.Verdict, len(proxies))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(proxies)/64)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(proxies); i += workers {
+				v, err := p.d.Judge(ctx, proxies[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = v
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func (p *Pipeline) indexed(f func(model.Index) []string) []string {
