@@ -263,13 +263,9 @@ func (p *Pipeline) indexed(f func(model.Index) []string) []string {
 
 // input assembles the model's input from the accepted set and the informer cache.
 func (p *Pipeline) input(ctx context.Context) (model.Input, error) {
-	in := model.Input{Proxies: map[model.Key]*contourv1.HTTPProxy{}, Services: map[model.Key]*corev1.Service{},
-		EndpointSlices: map[model.Key][]*discoveryv1.EndpointSlice{}, Secrets: sets.New[model.Key]()}
-	for k, obj := range p.accepted {
-		in.Proxies[model.Key{Namespace: k.Namespace, Name: k.Name}] = obj
-		if obj.Spec.VirtualHost != nil {
-			in.Roots = append(in.Roots, obj)
-		}
+	in := model.NewInput()
+	for _, obj := range p.accepted {
+		in.Add(obj)
 	}
 	// The model only reads these: list the informer's objects without copying them (a copy
 	// of every Service and EndpointSlice per rebuild dominated rebuild time at scale).
@@ -278,18 +274,14 @@ func (p *Pipeline) input(ctx context.Context) (model.Input, error) {
 		return in, fmt.Errorf("listing Services: %w", err)
 	}
 	for i := range svcs.Items {
-		in.Services[model.KeyOf(&svcs.Items[i])] = &svcs.Items[i]
+		in.Add(&svcs.Items[i])
 	}
 	var slices discoveryv1.EndpointSliceList
 	if err := p.cache.List(ctx, &slices, client.UnsafeDisableDeepCopy); err != nil {
 		return in, fmt.Errorf("listing EndpointSlices: %w", err)
 	}
 	for i := range slices.Items {
-		s := &slices.Items[i]
-		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
-			k := model.Key{Namespace: s.Namespace, Name: name}
-			in.EndpointSlices[k] = append(in.EndpointSlices[k], s)
-		}
+		in.Add(&slices.Items[i])
 	}
 	for _, k := range p.d.Inventory().SecretKeys() {
 		in.Secrets.Insert(model.Key{Namespace: k.Namespace, Name: k.Name})

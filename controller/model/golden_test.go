@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 
 	"github.com/projectwarden/warden/internal/golden"
@@ -62,12 +61,7 @@ func loadCase(t testing.TB, path string) (Input, Options) {
 			t.Fatal(err)
 		}
 	}
-	in := Input{
-		Proxies:        map[Key]*contourv1.HTTPProxy{},
-		Services:       map[Key]*corev1.Service{},
-		EndpointSlices: map[Key][]*discoveryv1.EndpointSlice{},
-		Secrets:        sets.New[Key](),
-	}
+	in := NewInput()
 	var opts Options
 	for _, d := range docs {
 		if d.Object.GetKind() == optionsKind {
@@ -78,29 +72,11 @@ func loadCase(t testing.TB, path string) (Input, Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addObject(t, &in, obj)
+		if !in.Add(obj) {
+			t.Fatalf("%s:%d: unexpected object %T", d.Source, d.Line, obj)
+		}
 	}
 	return in, opts
-}
-
-func addObject(t testing.TB, in *Input, obj runtime.Object) {
-	t.Helper()
-	switch o := obj.(type) {
-	case *contourv1.HTTPProxy:
-		in.Proxies[KeyOf(o)] = o
-		if o.Spec.VirtualHost != nil {
-			in.Roots = append(in.Roots, o)
-		}
-	case *corev1.Service:
-		in.Services[KeyOf(o)] = o
-	case *discoveryv1.EndpointSlice:
-		svc := Key{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
-		in.EndpointSlices[svc] = append(in.EndpointSlices[svc], o)
-	case *corev1.Secret:
-		in.Secrets.Insert(KeyOf(o))
-	default:
-		t.Fatalf("unexpected object %T", obj)
-	}
 }
 
 func decodeOptions(t testing.TB, d manifest.Document) Options {

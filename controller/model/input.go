@@ -4,6 +4,7 @@ import (
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 )
 
@@ -38,4 +39,40 @@ type Options struct {
 	// without SNI; zero when none is configured. A vhost that enables the fallback
 	// certificate while none is configured is not served, as in Contour.
 	FallbackCertificate Key
+}
+
+// NewInput returns an empty Input ready for Add.
+func NewInput() Input {
+	return Input{
+		Proxies:        map[Key]*contourv1.HTTPProxy{},
+		Services:       map[Key]*corev1.Service{},
+		EndpointSlices: map[Key][]*discoveryv1.EndpointSlice{},
+		Secrets:        sets.New[Key](),
+	}
+}
+
+// Add records obj: an HTTPProxy (a root too if it has a virtualhost), a Service, an
+// EndpointSlice (under the Service its kubernetes.io/service-name label names; one without
+// the label belongs to no Service and is skipped) or a Secret. It reports whether obj is
+// of one of those kinds.
+func (in *Input) Add(obj runtime.Object) bool {
+	switch o := obj.(type) {
+	case *contourv1.HTTPProxy:
+		in.Proxies[KeyOf(o)] = o
+		if o.Spec.VirtualHost != nil {
+			in.Roots = append(in.Roots, o)
+		}
+	case *corev1.Service:
+		in.Services[KeyOf(o)] = o
+	case *discoveryv1.EndpointSlice:
+		if name := o.Labels[discoveryv1.LabelServiceName]; name != "" {
+			svc := Key{Namespace: o.Namespace, Name: name}
+			in.EndpointSlices[svc] = append(in.EndpointSlices[svc], o)
+		}
+	case *corev1.Secret:
+		in.Secrets.Insert(KeyOf(o))
+	default:
+		return false
+	}
+	return true
 }

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -36,13 +35,7 @@ const optionsKind = "TranslateOptions"
 // through protojson, with testdata/<case>.out.yaml. Each result must also pass Validate and
 // CheckReferences and form a consistent go-control-plane snapshot.
 func TestGolden(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "*.in.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(inputs) == 0 {
-		t.Fatal("no testdata/*.in.yaml")
-	}
+	inputs := golden.Inputs(t, "testdata", ".in.yaml")
 	for _, path := range inputs {
 		name := strings.TrimSuffix(filepath.Base(path), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
@@ -120,12 +113,7 @@ func loadCase(t testing.TB, path string) (*model.Model, Options) {
 			t.Fatal(err)
 		}
 	}
-	in := model.Input{
-		Proxies:        map[model.Key]*contourv1.HTTPProxy{},
-		Services:       map[model.Key]*corev1.Service{},
-		EndpointSlices: map[model.Key][]*discoveryv1.EndpointSlice{},
-		Secrets:        sets.New[model.Key](),
-	}
+	in := model.NewInput()
 	data := map[model.Key]map[string][]byte{}
 	var opts caseOptions
 	for _, d := range docs {
@@ -137,22 +125,11 @@ func loadCase(t testing.TB, path string) (*model.Model, Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch o := obj.(type) {
-		case *contourv1.HTTPProxy:
-			in.Proxies[model.KeyOf(o)] = o
-			if o.Spec.VirtualHost != nil {
-				in.Roots = append(in.Roots, o)
-			}
-		case *corev1.Service:
-			in.Services[model.KeyOf(o)] = o
-		case *discoveryv1.EndpointSlice:
-			svc := model.Key{Namespace: o.Namespace, Name: o.Labels[discoveryv1.LabelServiceName]}
-			in.EndpointSlices[svc] = append(in.EndpointSlices[svc], o)
-		case *corev1.Secret:
-			in.Secrets.Insert(model.KeyOf(o))
-			data[model.KeyOf(o)] = secretData(o)
-		default:
+		if !in.Add(obj) {
 			t.Fatalf("%s:%d: unexpected object %T", d.Source, d.Line, obj)
+		}
+		if s, ok := obj.(*corev1.Secret); ok {
+			data[model.KeyOf(s)] = secretData(s)
 		}
 	}
 	m := model.Build(in, opts.Model)
