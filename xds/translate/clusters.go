@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 
@@ -40,20 +39,15 @@ const (
 // isTLS reports whether Envoy speaks TLS to upstreams of protocol p.
 func isTLS(p model.Protocol) bool { return p == model.ProtocolTLS || p == model.ProtocolH2 }
 
-// clusters translates the model's clusters, leaving out those checkUpstreamCAs dropped.
-func (t *translator) clusters() ([]*clusterv3.Cluster, error) {
-	out := make([]*clusterv3.Cluster, 0, len(t.m.Clusters))
-	for _, c := range t.m.Clusters {
-		if t.dropped[c.Name] {
-			continue
+// upstreamCA is the CA bundle that c's TLS context inlines (see upstreamTLS), nil when it
+// inlines none: with the options and c itself, all a cluster's translation depends on.
+func (t *translator) upstreamCA(c *model.Cluster) []byte {
+	if v := c.UpstreamValidation; v != nil && isTLS(c.Protocol) {
+		if s := t.secretByKey[v.CASecret]; s != nil {
+			return s.Data[KeyCA]
 		}
-		ec, err := t.cluster(c)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
-		}
-		out = append(out, ec)
 	}
-	return sortedByName(out), nil
+	return nil
 }
 
 // cluster is an EDS cluster with Contour's settings: a 2 s connect timeout and the panic

@@ -7,9 +7,20 @@ import (
 	"github.com/projectwarden/warden/controller/model"
 )
 
-// endpoints are the ClusterLoadAssignments of the served clusters (one EDS name may serve
-// several clusters; one whose clusters are all left out is not emitted, since nothing
-// would subscribe to it).
+// usedEDSNames are the EDS names of the served clusters: only their
+// ClusterLoadAssignments are emitted (one EDS name may serve several clusters; one whose
+// clusters are all left out is not emitted, since nothing would subscribe to it).
+func (t *translator) usedEDSNames() map[string]bool {
+	used := make(map[string]bool, len(t.m.Endpoints))
+	for _, c := range t.m.Clusters {
+		if !t.dropped[c.Name] {
+			used[c.EDSName] = true
+		}
+	}
+	return used
+}
+
+// loadAssignment translates one ClusterLoadAssignment.
 //
 // A ready endpoint is HEALTHY. A serving-but-not-ready (terminating) endpoint is DRAINING,
 // which Envoy treats as unhealthy: with the panic threshold disabled (see cluster) it gets
@@ -17,22 +28,6 @@ import (
 // endpoint at all, its terminating endpoints are HEALTHY instead: the last resort, as
 // kube-proxy falls back to serving terminating endpoints, rather than a 503 for every
 // request while a rollout replaces the last pod.
-func (t *translator) endpoints() []*endpointv3.ClusterLoadAssignment {
-	used := make(map[string]bool, len(t.m.Endpoints))
-	for _, c := range t.m.Clusters {
-		if !t.dropped[c.Name] {
-			used[c.EDSName] = true
-		}
-	}
-	out := make([]*endpointv3.ClusterLoadAssignment, 0, len(used))
-	for _, cla := range t.m.Endpoints {
-		if used[cla.Name] {
-			out = append(out, loadAssignment(cla))
-		}
-	}
-	return sortedByName(out)
-}
-
 func loadAssignment(cla *model.ClusterLoadAssignment) *endpointv3.ClusterLoadAssignment {
 	out := &endpointv3.ClusterLoadAssignment{ClusterName: cla.Name}
 	if len(cla.Endpoints) == 0 {

@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -28,78 +30,75 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-// listeners builds ingress_http and, when at least one TLS vhost is served,
-// ingress_https.
-func (t *translator) listeners() ([]*listenerv3.Listener, error) {
-	router, err := pack(&routerv3.Router{}, "listeners: router filter")
-	if err != nil {
-		return nil, err
-	}
+// routerFilter is the packed router filter that every HTTP connection manager ends with.
+func routerFilter() (*anypb.Any, error) { return pack(&routerv3.Router{}, "listeners: router filter") }
+
+// httpListener is ingress_http: one filter chain whose HTTP connection manager uses the
+// route configuration ingress_http. It depends on the options only.
+func (t *translator) httpListener(router *anypb.Any) (*listenerv3.Listener, error) {
 	hcm, err := t.connectionManager(HTTPListenerName, HTTPRouteConfigName, nil, router)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", HTTPListenerName, err)
 	}
-	out := []*listenerv3.Listener{{
+	return &listenerv3.Listener{
 		Name:         HTTPListenerName,
 		Address:      listenerAddress(t.o.Address, t.o.HTTPPort),
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{hcm}}},
-	}}
+	}, nil
+}
 
-	chains, err := t.httpsFilterChains(router)
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
-	}
-	if len(chains) == 0 {
-		// Contour removes a listener without filter chains; Envoy would reject it.
-		return out, nil
-	}
+// httpsShell is ingress_https without its filter chains (vhostChain, fallbackChain), which
+// the caller adds: the listener is served only when it has at least one, since Envoy
+// rejects a listener without filter chains (and Contour removes it). It depends on the
+// options only.
+func (t *translator) httpsShell() (*listenerv3.Listener, error) {
 	inspector, err := pack(&tlsinspectorv3.TlsInspector{}, "listener "+HTTPSListenerName+": TLS inspector")
 	if err != nil {
 		return nil, err
 	}
-	return append(out, &listenerv3.Listener{
+	return &listenerv3.Listener{
 		Name:    HTTPSListenerName,
 		Address: listenerAddress(t.o.Address, t.o.HTTPSPort),
 		ListenerFilters: []*listenerv3.ListenerFilter{{
 			Name:       wellknown.TlsInspector,
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
 		}},
-		FilterChains: chains,
-	}), nil
+	}, nil
 }
 
-// httpsFilterChains is one chain per served TLS vhost, matched on its SNI, plus the
-// fallback-certificate chain (matching TLS without a known SNI) when a vhost uses it.
-func (t *translator) httpsFilterChains(router *anypb.Any) ([]*listenerv3.FilterChain, error) {
-	chains := make([]*listenerv3.FilterChain, 0, len(t.secure)+1)
-	for _, vh := range t.secure {
-		what := fmt.Sprintf("filter chain %q", vh.FQDN)
-		minV, maxV := t.o.downstreamVersions(vh.TLS.MinVersion, vh.TLS.MaxVersion)
-		ctx := t.downstreamTLS(vh.TLS.SecretRef, minV, maxV)
-		var fcc *model.ForwardClientCert
-		if cv := vh.TLS.ClientValidation; cv != nil {
-			t.clientValidation(ctx, cv)
-			fcc = cv.ForwardClientCert
-		}
-		fc, err := t.filterChain(ctx, HTTPSRouteConfigName(vh.FQDN), fcc, router, what)
-		if err != nil {
-			return nil, err
-		}
-		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{vh.FQDN}}
-		chains = append(chains, fc)
+// vhostChain is the ingress_https filter chain of a served TLS vhost, matched on its SNI.
+// It depends on the vhost's fqdn and TLS settings and on the data of its client CA and CRL
+// (see chainInputs), not on its routes.
+func (t *translator) vhostChain(vh *model.VirtualHost, router *anypb.Any) (*listenerv3.FilterChain, error) {
+	what := fmt.Sprintf("filter chain %q", vh.FQDN)
+	minV, maxV := t.o.downstreamVersions(vh.TLS.MinVersion, vh.TLS.MaxVersion)
+	ctx := t.downstreamTLS(vh.TLS.SecretRef, minV, maxV)
+	var fcc *model.ForwardClientCert
+	if cv := vh.TLS.ClientValidation; cv != nil {
+		t.clientValidation(ctx, cv)
+		fcc = cv.ForwardClientCert
 	}
-	if len(t.fallback) > 0 {
-		minV, maxV := t.o.downstreamVersions("", "")
-		ctx := t.downstreamTLS(t.fallbackCert, minV, maxV)
-		fc, err := t.filterChain(ctx, FallbackRouteConfig, nil, router, "filter chain "+FallbackFilterChain)
-		if err != nil {
-			return nil, err
-		}
-		fc.Name = FallbackFilterChain
-		fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
-		chains = append(chains, fc)
+	fc, err := t.filterChain(ctx, HTTPSRouteConfigName(vh.FQDN), fcc, router, what)
+	if err != nil {
+		return nil, err
 	}
-	return chains, nil
+	fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{vh.FQDN}}
+	return fc, nil
+}
+
+// fallbackChain is the fallback-certificate chain, matching TLS without a known SNI, served
+// when a vhost uses the fallback certificate (translator.fallback); it comes after the
+// vhosts' chains. It depends on the fallback certificate's name only.
+func (t *translator) fallbackChain(router *anypb.Any) (*listenerv3.FilterChain, error) {
+	minV, maxV := t.o.downstreamVersions("", "")
+	ctx := t.downstreamTLS(t.fallbackCert, minV, maxV)
+	fc, err := t.filterChain(ctx, FallbackRouteConfig, nil, router, "filter chain "+FallbackFilterChain)
+	if err != nil {
+		return nil, err
+	}
+	fc.Name = FallbackFilterChain
+	fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
+	return fc, nil
 }
 
 // filterChain is a TLS filter chain with one HTTP connection manager using route
@@ -211,4 +210,58 @@ func socketAddress(addr string, port uint32) *corev3.Address {
 		Address:       addr,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
+}
+
+// chainInputs are what a vhost's filter chain is built from besides the options (see
+// vhostChain): its fqdn, its TLS settings and the data of its client CA and CRL. A vhost
+// rebuilt for a route change has the same inputs, and keeps its chain.
+type chainInputs struct {
+	key chainKey
+	// ca and crl are the inlined data: the model's bytes while comparing, a copy once
+	// kept (see clone).
+	ca, crl []byte
+}
+
+// chainKey is the comparable part of chainInputs.
+type chainKey struct {
+	fqdn string
+	// tls has no ClientValidation, and cv no ForwardClientCert: their values are in cv
+	// and fcc, present when hasCV and hasFCC.
+	tls           model.TLS
+	cv            model.ClientValidation
+	fcc           model.ForwardClientCert
+	hasCV, hasFCC bool
+}
+
+// chainInputs are vh's inputs, sharing the model's bytes.
+func (t *translator) chainInputs(vh *model.VirtualHost) chainInputs {
+	in := chainInputs{key: chainKey{fqdn: vh.FQDN, tls: *vh.TLS}}
+	in.key.tls.ClientValidation = nil
+	cv := vh.TLS.ClientValidation
+	if cv == nil {
+		return in
+	}
+	in.key.cv, in.key.hasCV = *cv, true
+	in.key.cv.ForwardClientCert = nil
+	if f := cv.ForwardClientCert; f != nil {
+		in.key.fcc, in.key.hasFCC = *f, true
+	}
+	if s := t.secretByKey[cv.CASecret]; s != nil && !cv.CASecret.IsZero() {
+		in.ca = s.Data[KeyCA]
+	}
+	if s := t.secretByKey[cv.CRLSecret]; s != nil && !cv.CRLSecret.IsZero() {
+		in.crl = s.Data[KeyCRL]
+	}
+	return in
+}
+
+// equal reports whether two chains built from a and b are the same.
+func (a chainInputs) equal(b chainInputs) bool {
+	return a.key == b.key && bytes.Equal(a.ca, b.ca) && bytes.Equal(a.crl, b.crl)
+}
+
+// clone copies the bytes in, which the caller (Secret data) may change in place.
+func (a chainInputs) clone() chainInputs {
+	a.ca, a.crl = slices.Clone(a.ca), slices.Clone(a.crl)
+	return a
 }

@@ -35,42 +35,10 @@ func HTTPSRouteConfigName(fqdn string) string { return httpsRouteNamePrefix + fq
 // upstream CA has no data), like the model's route without a resolved backend.
 var unavailable = &model.DirectResponse{Status: 503}
 
-// routeConfigs builds ingress_http (always, possibly empty), https/<fqdn> for each TLS
-// vhost that is served, and ingress_fallbackcert when a served vhost uses the fallback
-// certificate.
-func (t *translator) routeConfigs() ([]*routev3.RouteConfiguration, error) {
-	insecure := make([]*routev3.VirtualHost, 0, len(t.m.VirtualHosts))
-	for _, vh := range t.m.VirtualHosts {
-		v, err := t.virtualHost(vh, false)
-		if err != nil {
-			return nil, fmt.Errorf("route configuration %s: %w", HTTPRouteConfigName, err)
-		}
-		insecure = append(insecure, v)
-	}
-	out := make([]*routev3.RouteConfiguration, 0, 2+len(t.secure))
-	out = append(out, &routev3.RouteConfiguration{Name: HTTPRouteConfigName, VirtualHosts: insecure})
-
-	var fallback []*routev3.VirtualHost
-	for _, vh := range t.secure {
-		name := HTTPSRouteConfigName(vh.FQDN)
-		v, err := t.virtualHost(vh, true)
-		if err != nil {
-			return nil, fmt.Errorf("route configuration %s: %w", name, err)
-		}
-		out = append(out, &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{v}})
-		if t.fallback[vh.FQDN] {
-			fallback = append(fallback, v)
-		}
-	}
-	if len(fallback) > 0 {
-		out = append(out, &routev3.RouteConfiguration{Name: FallbackRouteConfig, VirtualHosts: fallback})
-	}
-	return sortedByName(out), nil
-}
-
 // virtualHost translates vh for the HTTP listener (secure false: HTTPSRedirect routes
-// redirect) or for its HTTPS filter chain (secure true: they act normally). It is
-// validated with its route configuration (see validateAndHash).
+// redirect) or for its HTTPS filter chain (secure true: they act normally). It depends on
+// vh and on the clusters left out (translator.dropped); it is validated with its route
+// configuration (see generation.sealRoutes).
 func (t *translator) virtualHost(vh *model.VirtualHost, secure bool) (*routev3.VirtualHost, error) {
 	routes := make([]*routev3.Route, 0, len(vh.Routes))
 	for _, r := range vh.Routes {

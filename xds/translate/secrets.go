@@ -121,22 +121,19 @@ func (t *translator) servable(vh *model.VirtualHost) bool {
 	return ok
 }
 
-// secrets are the SDS secrets of the served filter chains: a certificate chain and private
-// key each, inline. CA bundles and CRLs are inlined in the TLS contexts that use them, as
-// in Contour (see the package documentation), so they are not SDS secrets.
-func (t *translator) secrets() []*tlsv3.Secret {
-	out := make([]*tlsv3.Secret, 0, len(t.certs))
-	for k := range t.certs {
-		d := t.secretByKey[k].Data
-		out = append(out, &tlsv3.Secret{
-			Name: secretName(k),
-			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
-				CertificateChain: inlineBytes(d[KeyCertificate]),
-				PrivateKey:       inlineBytes(d[KeyPrivateKey]),
-			}},
-		})
+// secret is the SDS secret of a certificate the served filter chains use
+// (translator.certs): its chain and private key, inline. CA bundles and CRLs are inlined in
+// the TLS contexts that use them, as in Contour (see the package documentation), so they
+// are not SDS secrets.
+func (t *translator) secret(k model.Key) *tlsv3.Secret {
+	d := t.secretByKey[k].Data
+	return &tlsv3.Secret{
+		Name: secretName(k),
+		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: inlineBytes(d[KeyCertificate]),
+			PrivateKey:       inlineBytes(d[KeyPrivateKey]),
+		}},
 	}
-	return sortedByName(out)
 }
 
 // inlineBytes copies b, so that the resources never share memory with the model.

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/projectwarden/warden/controller/model"
@@ -29,8 +27,10 @@ import (
 // snapshot (ByType gives its map).
 //
 // Resources are read-only: resources share immutable sub-messages (the router filter's
-// Any, a TLS vhost's routes in https/<fqdn> and ingress_fallbackcert, the cipher suites);
-// clone one (proto.Clone) before changing it. They share no memory with the model.
+// Any, a TLS vhost's routes in https/<fqdn> and ingress_fallbackcert, the cipher suites),
+// and a Translator shares the resources, sub-messages and encodings it did not rebuild
+// with the Resources it returned before, and reuses them in later calls; clone one
+// (proto.Clone) before changing it. They share no memory with the model.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
@@ -45,6 +45,13 @@ type Resources struct {
 	// hashes, so they serve as resource versions.
 	Hashes map[resource.Type]map[string]string
 
+	// Encoded maps a type URL and a resource name to the resource's deterministic
+	// encoding, exactly the bytes of cachev3.MarshalResource, which Hashes hashes: an xDS
+	// server sends them as the resource's Any value without marshalling the resource again
+	// (ingress_http and ingress_https are megabytes at scale). A Translator gives a resource
+	// it did not rebuild the same slice as before. The bytes must not be changed.
+	Encoded map[resource.Type]map[string][]byte
+
 	// Missing lists, sorted, what could not be served because a Secret's data lacks a key
 	// Envoy needs (the caller fills model.Secret.Data): each entry names the Secret, the
 	// key, and what was left out. See the package documentation.
@@ -54,60 +61,14 @@ type Resources struct {
 // Translate turns a routing model into Envoy resources; see the package documentation for
 // the shapes. It is pure: it reads m (and the Secret data in it) without changing it, and
 // the same model and options always give the same Resources, sorted, with the same hashes.
+// It is NewTranslator(o).Translate(m): a controller that translates every change keeps a
+// Translator instead, which rebuilds only what changed.
 //
 // An error wraps ErrInvalid: a generated message failed its ValidateAll, a translation bug
 // (or a model that violates its own documented invariants), never a user error. The error
 // names the resource and the message; nothing is returned with it. m must not be nil.
 func Translate(m *model.Model, o Options) (*Resources, error) {
-	t := newTranslator(m, o.withDefaults())
-	clusters, err := t.clusters()
-	if err != nil {
-		return nil, err
-	}
-	routes, err := t.routeConfigs()
-	if err != nil {
-		return nil, err
-	}
-	listeners, err := t.listeners()
-	if err != nil {
-		return nil, err
-	}
-	r := &Resources{
-		Listeners: listeners,
-		Routes:    routes,
-		Clusters:  clusters,
-		Endpoints: t.endpoints(),
-		Secrets:   t.secrets(),
-		Missing:   t.missing.sorted(),
-	}
-	if err := r.validateAndHash(); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// validateAndHash validates every top-level resource (their packed messages were validated
-// before packing) and fills Hashes.
-func (r *Resources) validateAndHash() error {
-	r.Hashes = make(map[resource.Type]map[string]string, len(typeOrder))
-	byType := r.ByType()
-	for _, typ := range typeOrder { // a fixed order, so that the same error is reported
-		list := byType[typ]
-		hashes := make(map[string]string, len(list))
-		for _, res := range list {
-			name := cachev3.GetResourceName(res)
-			if err := res.(validator).ValidateAll(); err != nil {
-				return invalid(kindOf(typ)+" "+name+culprit(res), err)
-			}
-			b, err := cachev3.MarshalResource(res)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", kindOf(typ), name, err)
-			}
-			hashes[name] = cachev3.HashResource(b)
-		}
-		r.Hashes[typ] = hashes
-	}
-	return nil
+	return NewTranslator(o).Translate(m)
 }
 
 // culprit names the virtual host that makes an invalid route configuration invalid, so
@@ -187,7 +148,8 @@ func kindOf(typ resource.Type) string {
 	}
 }
 
-// translator holds one translation's inputs and what its stages learn about them.
+// translator holds one Translate call's model and options and what its stages learn
+// about them, notably what depends on Secret data: it is computed anew on every call.
 type translator struct {
 	m *model.Model
 	o Options
@@ -241,14 +203,6 @@ func (n notes) sorted() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// sortedByName sorts resources by their xDS name.
-func sortedByName[T types.Resource](list []T) []T {
-	slices.SortFunc(list, func(a, b T) int {
-		return cmp.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
-	})
-	return list
 }
 
 // joinKeys renders secret keys for messages: "tls.crt/tls.key".
