@@ -224,3 +224,78 @@ func TestCache_reconnectHoldingCurrentVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCache_changeBetweenResponseAndACK changes a route configuration while the client has
+// its response but has not ACKed it yet (no watch open): the ACK is answered with the
+// change.
+func TestCache_changeBetweenResponseAndACK(t *testing.T) {
+	names := []string{clienttest.RouteHTTP, clienttest.RouteHTTPS}
+	routes := func(f clienttest.Fixture) xdscache.Change {
+		for _, ch := range changes(t, f) {
+			if ch.TypeURL == resource.RouteType {
+				return ch
+			}
+		}
+		t.Fatal("no route configurations in the fixture")
+		return xdscache.Change{}
+	}
+	t.Run("state-of-the-world", func(t *testing.T) {
+		c := xdscache.New(logr.Discard())
+		update(t, c, routes(clienttest.Fixture{}))
+		sub := stream.NewSotwSubscription(names, false)
+		ch := make(chan cachev3.Response, 1)
+		if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: names}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		r := <-ch
+		sub.SetReturnedResources(r.GetReturnedResources())
+		update(t, c, routes(clienttest.Fixture{Domain: "www2.example.com"}))
+		if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: names, VersionInfo: r.GetResponseVersion(), ResponseNonce: "1"}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) != 1 {
+			t.Fatal("the ACK of an outdated response was not answered")
+		}
+		d, _ := (<-ch).GetDiscoveryResponse()
+		if len(d.GetResources()) != 1 {
+			t.Errorf("answer carries %d route configurations, want the one changed", len(d.GetResources()))
+		}
+		// The ACK of that answer, at the current version, waits.
+		if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: names, VersionInfo: d.GetVersionInfo(), ResponseNonce: "2"}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) != 0 {
+			t.Error("an up-to-date ACK was answered")
+		}
+	})
+	t.Run("delta", func(t *testing.T) {
+		c := xdscache.New(logr.Discard())
+		update(t, c, routes(clienttest.Fixture{}))
+		sub := stream.NewDeltaSubscription(names, nil, nil, false)
+		ch := make(chan cachev3.DeltaResponse, 1)
+		if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{TypeUrl: resource.RouteType, ResourceNamesSubscribe: names}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		r := <-ch
+		sub.SetReturnedResources(r.GetReturnedResources())
+		update(t, c, routes(clienttest.Fixture{Domain: "www2.example.com"}))
+		if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{TypeUrl: resource.RouteType, ResponseNonce: "1"}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) != 1 {
+			t.Fatal("the ACK of an outdated response was not answered")
+		}
+		r = <-ch
+		d, _ := r.GetDeltaDiscoveryResponse()
+		if len(d.GetResources()) != 1 || len(d.GetRemovedResources()) != 0 {
+			t.Errorf("answer carries %d resources and removes %v, want the one changed", len(d.GetResources()), d.GetRemovedResources())
+		}
+		sub.SetReturnedResources(r.GetReturnedResources())
+		if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{TypeUrl: resource.RouteType, ResponseNonce: "2"}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) != 0 {
+			t.Error("an up-to-date ACK was answered")
+		}
+	})
+}

@@ -44,6 +44,12 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev3.DeltaResponse {
 	returned := w.sub.ReturnedResources()
 	created := changed == nil
+	if created && w.req.GetResponseNonce() != "" && len(w.req.GetResourceNamesSubscribe()) == 0 &&
+		len(w.req.GetResourceNamesUnsubscribe()) == 0 && returned[fullStateKey] == t.version {
+		// The usual ACK: no subscription change, and the last response was built from the
+		// current contents (the type's version is their hash). Nothing to look at.
+		return nil
+	}
 	var send, removed []string
 	consider := func(n string) {
 		e, ok := t.resources[n]
@@ -51,7 +57,7 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 		switch {
 		case ok && w.wants(n) && (!had || v != e.version):
 			send = append(send, n)
-		case !ok && had && v != "":
+		case !ok && had && v != "" && n != fullStateKey:
 			// "" marks a name unsubscribed from while wildcard: nothing to remove.
 			removed = append(removed, n)
 		}
@@ -96,6 +102,9 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 	for _, n := range removed {
 		delete(next, n)
 	}
+	// The version the response is built at, for the ACK's fast path; never a resource name
+	// (NUL is not valid in one), so it is never sent or removed.
+	next[fullStateKey] = t.version
 	return &deltaResponse{req: w.req, version: t.version, resources: list, removed: removed, returned: next}
 }
 

@@ -38,9 +38,14 @@ func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch c
 	}, nil
 }
 
-// fullStateKey is the one entry of what a full-state type's client was sent: the type's
-// version, instead of every name and version (the server keeps a copy per client, and a
-// change of one cluster would otherwise copy thousands of entries for every client).
+// fullStateKey is an entry of the map of what a client was sent (the server keeps it per
+// client and hands it back with the client's next request) that holds the type's version
+// when the response was built. For a wildcard client of a full-state type it is the only
+// entry, instead of every name and version (a change of one cluster would otherwise copy
+// thousands of entries for every client); in delta it sits beside the names, so that an ACK
+// needs no look at them. NUL is never in a resource name. The server drops entries that are
+// not subscribed names from the map of a state-of-the-world client that subscribes by name,
+// which therefore gets a map of names only.
 const fullStateKey = "\x00version"
 
 // sotwResponse is what the watch must be sent now, or nil. changed is nil when the watch is
@@ -51,8 +56,10 @@ func (t *typeState) sotwResponse(w *sotwWatch, changed map[string]bool) cachev3.
 	returned := w.sub.ReturnedResources()
 	created := changed == nil
 	first := created && w.req.GetVersionInfo() == ""
-	if t.fullState {
-		if created && len(returned) == 0 && w.sub.IsWildcard() && w.req.GetVersionInfo() == t.version {
+	wildcard := w.sub.IsWildcard()
+	switch {
+	case t.fullState && wildcard:
+		if created && len(returned) == 0 && w.req.GetVersionInfo() == t.version {
 			// A client that reconnects (to this or another replica) holding the current
 			// listeners or clusters: its version, a content hash, says it has them all.
 			return nil
@@ -61,42 +68,19 @@ func (t *typeState) sotwResponse(w *sotwWatch, changed map[string]bool) cachev3.
 			return nil
 		}
 		return t.fullResponse(w)
+	case created && !first && !wildcard && w.req.GetVersionInfo() == t.version && len(returned) == len(w.sub.SubscribedResources()):
+		// The usual ACK: the client accepted a response built from the current contents
+		// (the version is their hash) and was sent every name it subscribes to (the server
+		// keeps only subscribed names in returned). Nothing to look at.
+		return nil
 	}
-
-	var send, removed []string
-	consider := func(n string) {
-		e, ok := t.resources[n]
-		v, had := returned[n]
-		switch {
-		case ok && w.wants(n) && (!had || v != e.version):
-			send = append(send, n)
-		case had && (!ok || !w.wants(n)):
-			removed = append(removed, n)
-		}
-	}
+	send, removed := t.sotwDiff(w, changed)
 	switch {
-	case !created:
-		for n := range changed {
-			consider(n)
-		}
-	case w.sub.IsWildcard():
-		for n := range t.resources {
-			consider(n)
-		}
-	default:
-		for n := range w.sub.SubscribedResources() {
-			consider(n)
-		}
-	}
-	if created {
-		for n := range returned {
-			if _, ok := t.resources[n]; !ok {
-				removed = append(removed, n)
-			}
-		}
-	}
-	if len(send) == 0 && !first {
-		// Removals alone: the state of the world cannot say "removed" for these types.
+	case t.fullState && (len(send) > 0 || len(removed) > 0 || first):
+		return t.fullResponse(w)
+	case t.fullState, len(send) == 0 && !first:
+		// Nothing new; a removal alone cannot be said in the state of the world for
+		// route configurations, assignments and secrets.
 		return nil
 	}
 	next := maps.Clone(returned)
@@ -116,6 +100,61 @@ func (t *typeState) sotwResponse(w *sotwWatch, changed map[string]bool) cachev3.
 	return &sotwResponse{req: w.req, version: t.version, resources: list, returned: next}
 }
 
+// sotwDiff returns the names the watch subscribes to that it lacks or holds at another
+// version, and the names it holds that are gone or no longer subscribed to. Only the changed
+// names are looked at, or, when changed is nil, every name.
+func (t *typeState) sotwDiff(w *sotwWatch, changed map[string]bool) (send, removed []string) {
+	returned := w.sub.ReturnedResources()
+	consider := func(n string) {
+		e, ok := t.resources[n]
+		v, had := returned[n]
+		switch {
+		case ok && w.wants(n) && (!had || v != e.version):
+			send = append(send, n)
+		case had && (!ok || !w.wants(n)):
+			removed = append(removed, n)
+		}
+	}
+	switch {
+	case changed != nil:
+		for n := range changed {
+			consider(n)
+		}
+		return send, removed
+	case w.sub.IsWildcard():
+		for n := range t.resources {
+			consider(n)
+		}
+	default:
+		for n := range w.sub.SubscribedResources() {
+			consider(n)
+		}
+	}
+	for n := range returned {
+		if _, ok := t.resources[n]; !ok && n != fullStateKey {
+			removed = append(removed, n)
+		}
+	}
+	return send, removed
+}
+
+// fullResponse is every resource the watch subscribes to. A wildcard client's returned map
+// holds only the version (fullStateKey); a client subscribing by name gets its names.
+func (t *typeState) fullResponse(w *sotwWatch) *sotwResponse {
+	if w.sub.IsWildcard() {
+		return &sotwResponse{req: w.req, version: t.version, resources: t.allSorted(), returned: map[string]string{fullStateKey: t.version}}
+	}
+	var list []*anypb.Any
+	next := map[string]string{}
+	for _, n := range slices.Sorted(maps.Keys(w.sub.SubscribedResources())) {
+		if e, ok := t.resources[n]; ok {
+			list = append(list, e.any)
+			next[n] = e.version
+		}
+	}
+	return &sotwResponse{req: w.req, version: t.version, resources: list, returned: next}
+}
+
 // wants reports whether the watch subscribes to name.
 func (w *sotwWatch) wants(name string) bool {
 	if w.sub.IsWildcard() {
@@ -123,21 +162,6 @@ func (w *sotwWatch) wants(name string) bool {
 	}
 	_, ok := w.sub.SubscribedResources()[name]
 	return ok
-}
-
-// fullResponse is every resource the watch subscribes to.
-func (t *typeState) fullResponse(w *sotwWatch) *sotwResponse {
-	var list []*anypb.Any
-	if w.sub.IsWildcard() {
-		list = t.allSorted()
-	} else {
-		for _, n := range slices.Sorted(maps.Keys(w.sub.SubscribedResources())) {
-			if e, ok := t.resources[n]; ok {
-				list = append(list, e.any)
-			}
-		}
-	}
-	return &sotwResponse{req: w.req, version: t.version, resources: list, returned: map[string]string{fullStateKey: t.version}}
 }
 
 // sotwResponse is a state-of-the-world response whose resources are shared, encoded, with
