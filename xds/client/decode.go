@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"unique"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -38,29 +39,81 @@ type response struct {
 	// response; answering it would subscribe to the type (a first request naming no resource
 	// is a wildcard subscription).
 	unsolicited bool
+
+	// light is set on the responses of a light client: resources are summarised in items,
+	// and list and resources stay empty.
+	light bool
+	// items are the summaries of the resources of a light response, in the order of the
+	// response, and seen their names.
+	items []item
+	seen  map[unique.Handle[string]]struct{}
+	// versionHandle is version, interned (light responses).
+	versionHandle unique.Handle[string]
+	// raw holds the resources as received, with their names and versions, when the client
+	// has an Options.NACKRaw hook; nil otherwise.
+	raw []RawResource
 }
 
-// newResponse returns an empty response of the given type.
-func newResponse(typeURL, version, nonce string) *response {
-	return &response{
-		typeURL:          typeURL,
-		version:          version,
-		nonce:            nonce,
-		resources:        map[string]proto.Message{},
-		resourceVersions: map[string]string{},
+// decodeOptions say what a stream's responses keep of their resources.
+type decodeOptions struct {
+	// light: summaries instead of decoded messages (Options.Light).
+	light bool
+	// raw: the resources as received (Options.NACKRaw).
+	raw bool
+}
+
+// newResponse returns an empty response of the given type, of n resources, keeping what o
+// says.
+func newResponse(typeURL, version, nonce string, n int, o decodeOptions) *response {
+	r := &response{typeURL: typeURL, version: version, nonce: nonce, light: o.light}
+	if o.raw {
+		r.raw = make([]RawResource, 0, n)
 	}
+	if o.light {
+		r.items = make([]item, 0, n)
+		r.seen = make(map[unique.Handle[string]]struct{}, n)
+		r.versionHandle = unique.Make(version)
+		return r
+	}
+	r.resources = map[string]proto.Message{}
+	r.resourceVersions = map[string]string{}
+	return r
 }
 
-// add decodes a as a resource of r's type and adds it with the given version. name is the
-// name the delta protocol gives it out of band, empty for state of the world. The first
-// error is kept in r.err: Envoy rejects a response as a whole.
+// count is the number of resources of r (added or updated, for delta).
+func (r *response) count() int {
+	if r.light {
+		return len(r.items)
+	}
+	return len(r.list)
+}
+
+// release drops r's references to the resources as received once r has been handled, so
+// that they can be collected while r is still referenced.
+func (r *response) release() {
+	clear(r.raw)
+}
+
+// add decodes a as a resource of r's type and adds it with the given version (summarises
+// it, in a light response). name is the name the delta protocol gives it out of band, empty
+// for state of the world. The first error is kept in r.err: Envoy rejects a response as a
+// whole.
 func (r *response) add(a *anypb.Any, name, version string) {
 	if r.err != nil {
 		return
 	}
-	m, err := decode(r.typeURL, a)
-	if err == nil {
-		err = r.insert(m, name, version)
+	var err error
+	if r.light {
+		err = r.addLight(a, name, version)
+	} else {
+		var m proto.Message
+		m, a, err = decode(r.typeURL, a)
+		if err == nil {
+			err = r.insert(m, name, version)
+		}
+		if err == nil && r.raw != nil {
+			r.raw = append(r.raw, RawResource{Name: resourceName(m), Version: version, Resource: a})
+		}
 	}
 	if err != nil {
 		r.err = err
@@ -69,11 +122,8 @@ func (r *response) add(a *anypb.Any, name, version string) {
 
 func (r *response) insert(m proto.Message, name, version string) error {
 	got := resourceName(m)
-	switch {
-	case got == "":
-		return fmt.Errorf("%s without a name", kind(r.typeURL))
-	case name != "" && got != name:
-		return fmt.Errorf("%s %q is sent under the name %q", kind(r.typeURL), got, name)
+	if err := checkName(r.typeURL, got, name); err != nil {
+		return err
 	}
 	if _, dup := r.resources[got]; dup {
 		return fmt.Errorf("duplicate %s %q", kind(r.typeURL), got)
@@ -84,19 +134,47 @@ func (r *response) insert(m proto.Message, name, version string) error {
 	return nil
 }
 
-// decode unpacks a resource of the type typeURL, possibly wrapped in a discovery Resource
-// (go-control-plane wraps resources that have a TTL in state-of-the-world responses).
-func decode(typeURL string, a *anypb.Any) (proto.Message, error) {
-	if a.MessageIs(&discoveryv3.Resource{}) {
-		var wrapper discoveryv3.Resource
-		if err := a.UnmarshalTo(&wrapper); err != nil {
-			return nil, fmt.Errorf("decoding a Resource wrapper: %w", err)
-		}
-		if wrapper.GetResource() == nil {
-			return nil, fmt.Errorf("resource %q has no body (TTL heartbeats are not supported)", wrapper.GetName())
-		}
-		a = wrapper.GetResource()
+// checkName checks got, the name of a resource of the type typeURL, against name, the name
+// it was sent under (delta), if any.
+func checkName(typeURL, got, name string) error {
+	switch {
+	case got == "":
+		return fmt.Errorf("%s without a name", kind(typeURL))
+	case name != "" && got != name:
+		return fmt.Errorf("%s %q is sent under the name %q", kind(typeURL), got, name)
 	}
+	return nil
+}
+
+// decode unpacks a resource of the type typeURL, possibly wrapped in a discovery Resource
+// (see unwrap). It also returns the resource's Any, unwrapped.
+func decode(typeURL string, a *anypb.Any) (proto.Message, *anypb.Any, error) {
+	a, err := unwrap(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := unmarshal(typeURL, a)
+	return m, a, err
+}
+
+// unwrap returns the resource of a discovery Resource (go-control-plane wraps resources
+// that have a TTL in state-of-the-world responses), or a itself if it is not one.
+func unwrap(a *anypb.Any) (*anypb.Any, error) {
+	if !a.MessageIs(&discoveryv3.Resource{}) {
+		return a, nil
+	}
+	var wrapper discoveryv3.Resource
+	if err := a.UnmarshalTo(&wrapper); err != nil {
+		return nil, fmt.Errorf("decoding a Resource wrapper: %w", err)
+	}
+	if wrapper.GetResource() == nil {
+		return nil, fmt.Errorf("resource %q has no body (TTL heartbeats are not supported)", wrapper.GetName())
+	}
+	return wrapper.GetResource(), nil
+}
+
+// unmarshal unpacks a, an unwrapped resource of the type typeURL.
+func unmarshal(typeURL string, a *anypb.Any) (proto.Message, error) {
 	m := newMessage(typeURL)
 	if m == nil {
 		return nil, fmt.Errorf("unexpected resource type %s", typeURL)

@@ -19,10 +19,12 @@ type deltaStream struct {
 	node *corev3.Node
 	// started holds the types a first request has been sent for.
 	started map[string]bool
+	// decode says what responses keep of their resources.
+	decode decodeOptions
 }
 
-func newDeltaStream(s discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, node *corev3.Node) *deltaStream {
-	return &deltaStream{stream: s, node: node, started: map[string]bool{}}
+func newDeltaStream(s discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, node *corev3.Node, o decodeOptions) *deltaStream {
+	return &deltaStream{stream: s, node: node, started: map[string]bool{}, decode: o}
 }
 
 // watchAll subscribes to every resource of typeURL with an explicit wildcard ("*"). An empty
@@ -60,7 +62,7 @@ func (s *deltaStream) recv() (*response, error) {
 	if resp.GetTypeUrl() == "" {
 		return nil, errNoResponseType
 	}
-	r := newResponse(resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
+	r := newResponse(resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), s.decode)
 	r.unsolicited = !s.started[r.typeURL]
 	for _, res := range resp.GetResources() {
 		if res.GetResource() == nil {

@@ -44,6 +44,16 @@
 // set_node_on_first_message_only), and a response is ACKed before the subscriptions it
 // changes are sent.
 //
+// # Light mode
+//
+// A light client (Options.Light) behaves the same on the wire but keeps, of each resource,
+// only a Summary (version and fingerprint, State.Summaries) instead of the decoded message:
+// it decodes listeners and clusters only to learn the names they reference, and reads only
+// the name of route configurations, assignments and secrets. It exists so that one process
+// can run a thousand clients of a large configuration (the fan-out benchmark). Its states
+// are cheap to hand out (Summaries are copied on write) and to check (State.Pending);
+// Options.NACKRaw lets a hook decode just the resource it looks for.
+//
 // The package has no API stability guarantee: it is internal to Warden even though it is
 // importable.
 package client

@@ -37,10 +37,18 @@ type harness struct {
 // start serves clienttest.Snapshot v1 over plaintext and runs a client in mode with nack.
 func start(t *testing.T, mode client.Mode, nack func(string, []proto.Message) error) *harness {
 	t.Helper()
+	return startWith(t, clienttest.Snapshot(t, clienttest.Fixture{Version: "v1"}), client.Options{Mode: mode, NACK: nack})
+}
+
+// startWith serves snapshot over plaintext and runs a client with o, whose address and
+// node id it sets.
+func startWith(t *testing.T, snapshot *cachev3.Snapshot, o client.Options) *harness {
+	t.Helper()
 	h := &harness{cache: clienttest.Cache(t), recorder: &recorder{changed: make(chan struct{})}}
-	clienttest.SetSnapshot(t, h.cache, clienttest.Snapshot(t, clienttest.Fixture{Version: "v1"}))
+	clienttest.SetSnapshot(t, h.cache, snapshot)
 	srv := clienttest.StartServer(t, h.cache, h.recorder.callbacks(), server.Options{Insecure: true})
-	h.client = dial(t, client.Options{Address: srv.Addr().String(), NodeID: clienttest.NodeID, Mode: mode, NACK: nack})
+	o.Address, o.NodeID = srv.Addr().String(), clienttest.NodeID
+	h.client = dial(t, o)
 	run(t, h.client)
 	return h
 }

@@ -33,7 +33,14 @@ type reference struct {
 // Only references to resources served by the control plane count: an SDS secret without an
 // sds_config (a static secret of Envoy's bootstrap) or with a file-based one is not expected
 // on the stream.
+//
+// For the state of a light client (Options.Light), which does not decode route
+// configurations, the clusters of routes are not checked, and the missing names are
+// described as subscribed rather than by what references them.
 func CheckComplete(s State) error {
+	if s.Light {
+		return checkHeld(s)
+	}
 	var missing []string
 	for _, t := range wildcardTypes {
 		if _, ok := s.Versions[t]; !ok {
@@ -91,7 +98,18 @@ func references(s State, routeClusters bool) []reference {
 // referrer collects references.
 type referrer struct {
 	routeClusters bool
-	refs          []reference
+	// quiet leaves the descriptions of the referring resources (reference.from) empty: a
+	// light client does not need them, and builds them for every listener and cluster.
+	quiet bool
+	refs  []reference
+}
+
+// describe is fmt.Sprintf, or "" for a quiet referrer.
+func (r *referrer) describe(format string, args ...any) string {
+	if r.quiet {
+		return ""
+	}
+	return fmt.Sprintf(format, args...)
 }
 
 func (r *referrer) add(typeURL, name, from string) {
@@ -99,15 +117,19 @@ func (r *referrer) add(typeURL, name, from string) {
 }
 
 func (r *referrer) listener(l *listenerv3.Listener) {
-	what := fmt.Sprintf("listener %q", l.GetName())
+	what := r.describe("listener %q", l.GetName())
 	for i, fc := range l.GetFilterChains() {
-		r.filterChain(fmt.Sprintf("%s filter chain %s", what, chainName(i, fc)), fc)
+		var chain string
+		if !r.quiet {
+			chain = fmt.Sprintf("%s filter chain %s", what, chainName(i, fc))
+		}
+		r.filterChain(chain, fc)
 	}
 	if fc := l.GetDefaultFilterChain(); fc != nil {
-		r.filterChain(what+" default filter chain", fc)
+		r.filterChain(r.describe("%s default filter chain", what), fc)
 	}
 	if hcm := unpack(l.GetApiListener().GetApiListener(), &hcmv3.HttpConnectionManager{}); hcm != nil {
-		r.connectionManager(what+" API listener", hcm)
+		r.connectionManager(r.describe("%s API listener", what), hcm)
 	}
 }
 
@@ -135,7 +157,7 @@ func (r *referrer) connectionManager(what string, hcm *hcmv3.HttpConnectionManag
 		r.add(resource.RouteType, rds.GetRouteConfigName(), what)
 	}
 	if rc := hcm.GetRouteConfig(); rc != nil && r.routeClusters {
-		r.routeConfig(what+" inline route configuration", rc)
+		r.routeConfig(r.describe("%s inline route configuration", what), rc)
 	}
 }
 
@@ -161,7 +183,7 @@ func (r *referrer) routeConfig(what string, rc *routev3.RouteConfiguration) {
 }
 
 func (r *referrer) cluster(c *clusterv3.Cluster) {
-	what := fmt.Sprintf("cluster %q", c.GetName())
+	what := r.describe("cluster %q", c.GetName())
 	if c.GetType() == clusterv3.Cluster_EDS && served(c.GetEdsClusterConfig().GetEdsConfig(), true) {
 		name := c.GetEdsClusterConfig().GetServiceName()
 		if name == "" {
@@ -174,7 +196,7 @@ func (r *referrer) cluster(c *clusterv3.Cluster) {
 	}
 	for _, m := range c.GetTransportSocketMatches() {
 		if tc := unpack(m.GetTransportSocket().GetTypedConfig(), &tlsv3.UpstreamTlsContext{}); tc != nil {
-			r.tlsContext(fmt.Sprintf("%s transport socket match %q", what, m.GetName()), tc.GetCommonTlsContext())
+			r.tlsContext(r.describe("%s transport socket match %q", what, m.GetName()), tc.GetCommonTlsContext())
 		}
 	}
 }

@@ -16,6 +16,8 @@ type sotwStream struct {
 	// node is sent with the first request only, then set to nil.
 	node  *corev3.Node
 	types map[string]*sotwType
+	// decode says what responses keep of their resources.
+	decode decodeOptions
 }
 
 // sotwType is the protocol state of one type on a sotwStream.
@@ -27,8 +29,8 @@ type sotwType struct {
 	version, nonce string
 }
 
-func newSotwStream(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *corev3.Node) *sotwStream {
-	return &sotwStream{stream: s, node: node, types: map[string]*sotwType{}}
+func newSotwStream(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *corev3.Node, o decodeOptions) *sotwStream {
+	return &sotwStream{stream: s, node: node, types: map[string]*sotwType{}, decode: o}
 }
 
 // watchAll subscribes to every resource of typeURL. The request names no resource: it is
@@ -67,12 +69,12 @@ func (s *sotwStream) recv() (*response, error) {
 	if resp.GetTypeUrl() == "" {
 		return nil, errNoResponseType
 	}
-	r := newResponse(resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
+	r := newResponse(resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()), s.decode)
 	// Listeners and clusters are full-state in the state of the world: a response holds all
 	// of them, and those it lacks are gone.
 	r.fullState = r.typeURL == resource.ListenerType || r.typeURL == resource.ClusterType
 	for _, a := range resp.GetResources() {
-		r.add(a, "", resp.GetVersionInfo())
+		r.add(a, "", r.version)
 	}
 	t := s.types[r.typeURL]
 	if t == nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"maps"
 	"slices"
+	"unique"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -12,6 +13,10 @@ import (
 // and counters of the exchange. Snapshot and WaitFor return copies: a State is never modified
 // after it is handed out, and neither are the messages it holds, which callers must not
 // modify either.
+//
+// The state of a light client (Options.Light) holds no resources: the resource maps and
+// ResourceVersions are empty, and Summaries holds the name, version and fingerprint of each
+// accepted resource instead.
 type State struct {
 	// Listeners are the accepted listeners (*listenerv3.Listener) by name.
 	Listeners map[string]proto.Message
@@ -42,6 +47,13 @@ type State struct {
 	NACKs int
 	// Responses is, by type URL, the number of responses received, accepted or not.
 	Responses map[string]int
+
+	// Light is set in the states of a light client (Options.Light), so that CheckComplete and
+	// Pending read Summaries rather than the resource maps.
+	Light bool
+	// Summaries is what a light client holds of each accepted resource, in place of the
+	// resource; empty for other clients.
+	Summaries Summaries
 }
 
 // namedTypes are the types subscribed to by name, in the order their subscriptions are sent
@@ -52,9 +64,17 @@ var namedTypes = []string{resource.EndpointType, resource.RouteType, resource.Se
 // requests: Envoy initialises clusters before listeners.
 var wildcardTypes = []string{resource.ClusterType, resource.ListenerType}
 
-// newState returns an empty State with every map allocated.
-func newState() State {
+// newState returns an empty State with every map allocated, of a light client if light.
+func newState(light bool) State {
+	var summaries Summaries
+	if light {
+		for i := range summaries.byType {
+			summaries.byType[i] = map[unique.Handle[string]]held{}
+		}
+	}
 	return State{
+		Light:            light,
+		Summaries:        summaries,
 		Listeners:        map[string]proto.Message{},
 		Routes:           map[string]proto.Message{},
 		Clusters:         map[string]proto.Message{},
@@ -159,6 +179,16 @@ func (s *State) resubscribe() []subscriptionChange {
 		}
 		wanted[ref.typeURL][ref.name] = true
 	}
+	return s.changeSubscriptions(wanted, func(typeURL, name string) {
+		delete(s.Resources(typeURL), name)
+		delete(s.ResourceVersions[typeURL], name)
+	})
+}
+
+// changeSubscriptions records wanted (by type URL, the names to subscribe to) as s's
+// subscriptions, calls forget for every name no longer subscribed to and returns the
+// changes, in the order of namedTypes.
+func (s *State) changeSubscriptions(wanted map[string]map[string]bool, forget func(typeURL, name string)) []subscriptionChange {
 	var changes []subscriptionChange
 	for _, t := range namedTypes {
 		names := slices.Sorted(maps.Keys(wanted[t]))
@@ -172,8 +202,7 @@ func (s *State) resubscribe() []subscriptionChange {
 		for _, n := range old {
 			if !wanted[t][n] {
 				removed = append(removed, n)
-				delete(s.Resources(t), n)
-				delete(s.ResourceVersions[t], n)
+				forget(t, n)
 			}
 		}
 		if len(added) == 0 && len(removed) == 0 {
