@@ -17,15 +17,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Callbacks observe the xDS streams: they count and log NACKs and stop go-control-plane from
-// resending a rejected state-of-the-world version in a loop.
+// Callbacks observe the xDS streams: they count and log NACKs, record them for the debug
+// view, and stop go-control-plane's snapshot cache from resending a rejected
+// state-of-the-world version in a loop.
 //
 // A state-of-the-world NACK carries the last version the client accepted, not the one it
-// rejected; the snapshot cache sees a version different from its own and answers at once
-// with the same rejected response, about a thousand times a second (go-control-plane#962).
-// Here a NACK's version is rewritten to the version it rejected (known from the response
-// with the same nonce on that stream), so the cache answers only when the configuration
-// changes again. The client keeps its last good configuration meanwhile, as Envoy does.
+// rejected; go-control-plane's snapshot cache sees a version different from its own and
+// answers at once with the same rejected response, about a thousand times a second
+// (go-control-plane#962). Here a NACK's version is rewritten to the version it rejected
+// (known from the response with the same nonce on that stream), so the cache answers only
+// when the configuration changes again. Warden's own cache (xds/cache) decides from what
+// it sent and never loops; the rewrite keeps any go-control-plane cache safe too. The
+// client keeps its last good configuration meanwhile, as Envoy does.
 type Callbacks struct {
 	log       logr.Logger
 	nackCount *prometheus.CounterVec

@@ -1,65 +1,57 @@
 // Package xds serves Warden's routing model to Envoy fleets: translate (model → Envoy
 // resources), server (gRPC ADS with mTLS reload), bootstrap, client (an Envoy-like ADS
-// client for tests and `warden xds dump`), and this package's Publisher, which turns each
-// new model into the snapshot every Envoy receives.
+// client for tests and `warden xds dump`), cache (what every Envoy is served), and this
+// package's Publisher, which turns each new model into the resources that changed.
 //
 // The package has no API stability guarantee.
 package xds
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/projectwarden/warden/controller/model"
-	"github.com/projectwarden/warden/xds/server"
+	xdscache "github.com/projectwarden/warden/xds/cache"
 	"github.com/projectwarden/warden/xds/translate"
 )
 
-// NodeGroup is the one snapshot key: every Envoy receives the same configuration, as in
-// Contour, whatever its node id.
-const NodeGroup = "warden"
-
-// constantHash maps every node to NodeGroup.
-type constantHash struct{}
-
-func (constantHash) ID(*corev3.Node) string { return NodeGroup }
-
-// NewCache returns the snapshot cache the xDS server serves from: ADS ordering, one
-// snapshot for all nodes.
-func NewCache(log logr.Logger) cachev3.SnapshotCache {
-	return cachev3.NewSnapshotCache(server.ADS, constantHash{}, server.NewLogger(log))
+// NewCache returns the cache the xDS server serves from: one configuration for every Envoy,
+// whatever its node id, as in Contour. log receives a line per update, at V(1).
+func NewCache(log logr.Logger) *xdscache.Cache {
+	return xdscache.New(log)
 }
 
-// Publisher translates models and sets them as the served snapshot.
+// Publisher translates models and pushes what changed to the cache. It is used by one
+// goroutine at a time (the controller's pipeline).
 type Publisher struct {
-	cache cachev3.SnapshotCache
-	opts  translate.Options
-	// OnPublish, if set, is called after each snapshot is set, with its versions by type.
+	cache *xdscache.Cache
+	tr    *translate.Translator
+	// published are the hashes of the resources in the cache, by type and name.
+	published map[resource.Type]map[string]string
+	// OnPublish, if set, is called after each publication that changed the cache, with the
+	// state-of-the-world versions by type.
 	OnPublish func(versions map[resource.Type]string)
 
-	build     prometheus.Histogram
-	published prometheus.Counter
+	build          prometheus.Histogram
+	publishedCount prometheus.Counter
 }
 
 // RegisterMetrics records snapshot build time and published snapshots in reg.
 func (p *Publisher) RegisterMetrics(reg prometheus.Registerer) error {
 	p.build = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "warden_xds_snapshot_build_duration_seconds",
-		Help:    "Time to translate the routing model into Envoy resources and set the snapshot.",
+		Help:    "Time to translate the routing model into Envoy resources and update the xDS cache.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	})
-	p.published = prometheus.NewCounter(prometheus.CounterOpts{
+	p.publishedCount = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "warden_xds_snapshots_total",
-		Help: "Snapshots published to the xDS cache (each one is pushed to every connected Envoy whose versions differ).",
+		Help: "Configurations published to the xDS cache that changed at least one resource (each is pushed to the Envoys subscribed to what changed).",
 	})
-	for _, c := range []prometheus.Collector{p.build, p.published} {
+	for _, c := range []prometheus.Collector{p.build, p.publishedCount} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -68,39 +60,58 @@ func (p *Publisher) RegisterMetrics(reg prometheus.Registerer) error {
 }
 
 // NewPublisher returns a Publisher into cache.
-func NewPublisher(cache cachev3.SnapshotCache, o translate.Options) *Publisher {
-	return &Publisher{cache: cache, opts: o}
+func NewPublisher(cache *xdscache.Cache, o translate.Options) *Publisher {
+	return &Publisher{cache: cache, tr: translate.NewTranslator(o), published: map[resource.Type]map[string]string{}}
 }
 
-// Publish translates m and sets the snapshot. Versions are content hashes, so an unchanged
-// model republished changes nothing for connected Envoys, and every replica serves the same
-// versions. A translation or consistency failure is returned and nothing is published:
-// Envoys keep the last good configuration.
+// Publish translates m and pushes the resources whose content changed since the last
+// publication (versions are content hashes: an unchanged model republished changes nothing
+// for connected Envoys, and every replica serves the same versions). Translation reuses the
+// work of the previous call for every model item that did not change. A translation failure
+// is returned and nothing is published: Envoys keep the last good configuration.
 func (p *Publisher) Publish(ctx context.Context, m *model.Model) error {
 	start := time.Now()
-	res, err := translate.Translate(m, p.opts)
+	res, err := p.tr.Translate(m)
 	if err != nil {
 		return err
 	}
-	snap := &cachev3.Snapshot{}
-	versions := map[resource.Type]string{}
-	for typ, items := range res.ByType() {
-		v := res.Version(typ)
-		snap.Resources[cachev3.GetResponseType(typ)] = cachev3.NewResources(v, items)
-		versions[typ] = v
+	changes := diff(p.published, res)
+	if len(changes) == 0 {
+		return nil
 	}
-	if err := snap.Consistent(); err != nil {
-		return fmt.Errorf("inconsistent snapshot, not published: %w", err)
-	}
-	if err := p.cache.SetSnapshot(ctx, NodeGroup, snap); err != nil {
+	if err := p.cache.Update(changes...); err != nil {
 		return err
 	}
+	p.published = res.Hashes
 	if p.build != nil {
 		p.build.Observe(time.Since(start).Seconds())
-		p.published.Inc()
+		p.publishedCount.Inc()
 	}
 	if p.OnPublish != nil {
-		p.OnPublish(versions)
+		p.OnPublish(p.cache.Versions())
 	}
 	return nil
+}
+
+// diff returns the cache changes that turn the published hashes into res.
+func diff(published map[resource.Type]map[string]string, res *translate.Resources) []xdscache.Change {
+	var out []xdscache.Change
+	for _, typ := range xdscache.Order {
+		before, after := published[typ], res.Hashes[typ]
+		ch := xdscache.Change{TypeURL: typ}
+		for name, h := range after {
+			if before[name] != h {
+				ch.Upsert = append(ch.Upsert, xdscache.Resource{Name: name, Version: h, Body: res.Encoded[typ][name]})
+			}
+		}
+		for name := range before {
+			if _, ok := after[name]; !ok {
+				ch.Delete = append(ch.Delete, name)
+			}
+		}
+		if len(ch.Upsert) > 0 || len(ch.Delete) > 0 {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
