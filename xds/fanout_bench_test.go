@@ -1,18 +1,14 @@
 package xds_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +16,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -114,72 +109,101 @@ func fillSecrets(m *model.Model) {
 	}
 }
 
-// fanoutClientMiB is the RSS one client costs (decoded configuration and GC headroom).
-const fanoutClientMiB = 125
 
-// memAvailableMiB is MemAvailable of /proc/meminfo, or 0 if unknown.
-func memAvailableMiB() float64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
+// fanoutClientMiB is what one light client costs the process at its peak, server side
+// included (its stream, what is queued for it), with headroom for the transient copies of
+// the responses it receives: the initial sync and a state-of-the-world route change send
+// every client megabytes at once. Measured with 1,000 clients: see BenchmarkFanout.
+const fanoutClientMiB = 12
+
+// fanoutClients is the number of clients to run: WARDEN_FANOUT_CLIENTS (default
+// fanoutDefaultClients), capped to what 60% of MemAvailable holds.
+func fanoutClients(b *testing.B) int {
+	n := fanoutDefaultClients
+	if v := os.Getenv("WARDEN_FANOUT_CLIENTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("WARDEN_FANOUT_CLIENTS=%q: want a positive integer", v)
 		}
 	}
-	return 0
-}
-
-// procStatus returns VmRSS and VmHWM of this process, in MiB.
-func procStatus(tb testing.TB) (rss, hwm float64) {
-	tb.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		tb.Logf("reading RSS: %v", err)
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-		if k == "VmRSS" {
-			rss = kb / 1024
-		} else {
-			hwm = kb / 1024
+	if avail := memAvailableMiB(); avail > 0 {
+		// Leave 40% for the rest of the machine.
+		if fit := int(avail * 0.6 / fanoutClientMiB); fit < n {
+			b.Logf("WARNING: %d clients need about %d MiB; MemAvailable is %.0f MiB: running %d clients",
+				n, n*fanoutClientMiB, avail, max(fit, 1))
+			n = max(fit, 1)
 		}
 	}
-	return rss, hwm
+	return n
 }
 
-// cpuTime is the user and system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+// fanout is one run of BenchmarkFanout: the world, its server and the clients.
+type fanout struct {
+	ctx  context.Context
+	mode client.Mode
+	in   model.Input
+	m    *model.Model
+	pub  *xds.Publisher
+	srv  *server.Server
+	// want is, by type URL, the number of resources of a complete configuration.
+	want map[string]int
+	// routeConfig is the route configuration that changes.
+	routeConfig string
+
+	clients []*client.Client
+	seen    []*seen
+	watch   atomic.Pointer[changeWatch]
+	runErrs chan error
+	// rssServer and heapServer (MiB) are measured before the clients connect.
+	rssServer, heapServer float64
 }
 
-// percentile of sorted durations (nearest rank), in milliseconds.
-func percentileMS(sorted []time.Duration, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
+// changeWatch is the change the clients' NACKRaw hooks look for.
+type changeWatch struct {
+	prefix string
+	t0     time.Time
+	// left counts the clients that have not seen the change; done is closed at zero.
+	left int64
+	done chan struct{}
+}
+
+// seen is what a client's hook recorded of the change watched: when it arrived (since the
+// change started; 0 until then) and the fingerprint of the route configuration carrying it.
+type seen struct {
+	at          atomic.Int64
+	fingerprint atomic.Uint64
+}
+
+// hook is a client's NACKRaw hook (it never rejects): it records, once per change, when an
+// RDS response carrying f.routeConfig with a route on the watched prefix arrives. It
+// decodes that one route configuration only, found by name among the raw resources, so
+// that what is timed is the client receiving a response it can apply.
+func (f *fanout) hook(s *seen) func(string, []client.RawResource) error {
+	return func(typeURL string, resources []client.RawResource) error {
+		w := f.watch.Load()
+		if w == nil || typeURL != resource.RouteType || s.at.Load() != 0 {
+			return nil
+		}
+		for _, r := range resources {
+			if r.Name != f.routeConfig {
+				continue
+			}
+			var rc routev3.RouteConfiguration
+			if err := r.Resource.UnmarshalTo(&rc); err != nil || !hasRoutePrefix(&rc, w.prefix) {
+				return nil
+			}
+			s.fingerprint.Store(client.Fingerprint(r.Resource))
+			s.at.Store(int64(max(time.Since(w.t0), 1)))
+			if atomic.AddInt64(&w.left, -1) == 0 {
+				close(w.done)
+			}
+		}
+		return nil
 	}
-	i := int(float64(len(sorted))*p+0.999999) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return float64(sorted[i]) / float64(time.Millisecond)
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// hasRoutePrefix reports whether the route configuration name of s has a route matching
-// prefix.
-func hasRoutePrefix(s client.State, name, prefix string) bool {
-	rc, _ := s.Routes[name].(*routev3.RouteConfiguration)
+// hasRoutePrefix reports whether rc has a route matching prefix.
+func hasRoutePrefix(rc *routev3.RouteConfiguration, prefix string) bool {
 	for _, vh := range rc.GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
 			if r.GetMatch().GetPrefix() == prefix {
@@ -190,293 +214,306 @@ func hasRoutePrefix(s client.State, name, prefix string) bool {
 	return false
 }
 
-// changeWatch is the change the clients' NACK hooks look for.
-type changeWatch struct {
-	prefix string
-	t0     time.Time
-	// left counts the clients that have not seen the change; done is closed at zero.
-	left int64
-	done chan struct{}
-}
-
-// seeChange is a client's NACK hook (it never rejects): it records, once per change, when
-// an RDS response carrying route configuration name with a route on the watched prefix
-// arrives.
-func seeChange(watch *atomic.Pointer[changeWatch], seenAt *atomic.Int64, name string) func(string, []proto.Message) error {
-	return func(typeURL string, resources []proto.Message) error {
-		w := watch.Load()
-		if w == nil || typeURL != resource.RouteType || seenAt.Load() != 0 {
-			return nil
-		}
-		for _, r := range resources {
-			rc, ok := r.(*routev3.RouteConfiguration)
-			if !ok || rc.GetName() != name {
-				continue
-			}
-			for _, vh := range rc.GetVirtualHosts() {
-				for _, rt := range vh.GetRoutes() {
-					if rt.GetMatch().GetPrefix() == w.prefix {
-						seenAt.Store(int64(max(time.Since(w.t0), 1)))
-						if atomic.AddInt64(&w.left, -1) == 0 {
-							close(w.done)
-						}
-						return nil
-					}
-				}
-			}
-		}
-		return nil
+// newFanout builds and publishes the world, and starts its server until ctx is done; the
+// returned function waits for the server to stop.
+func newFanout(b *testing.B, ctx context.Context, mode client.Mode) (*fanout, func()) {
+	f := &fanout{ctx: ctx, mode: mode, in: fanoutInput(), routeConfig: translate.HTTPSRouteConfigName(fanoutFQDN(fanoutChangedRoot))}
+	f.m = model.Build(f.in, model.Options{})
+	if len(f.m.VirtualHosts) != fanoutRoots {
+		b.Fatalf("%d vhosts, want %d", len(f.m.VirtualHosts), fanoutRoots)
 	}
-}
-
-// BenchmarkFanout (issue 5) serves the 10,000-HTTPProxy world over loopback to N concurrent
-// state-of-the-world ADS clients (N = WARDEN_FANOUT_CLIENTS, default 1,000 but capped to
-// what 60% of MemAvailable holds; distinct node ids; WARDEN_FANOUT_MODE=delta for delta
-// xDS), measures how long until every client holds the complete configuration, then changes
-// one route (one child's prefix; the vhost is rebuilt with model.Rebuild) per iteration and
-// measures how long until every client sees it. Metrics: connect_p50/p99/last_ms (from the
-// start of the dials), change_p50/p99/last_ms (from the start of the rebuild, which
-// includes translation and Publish), publish_ms, RSS (MiB) before the clients, after the
-// initial sync and after the change, and CPU seconds (user+sys) of the change propagation.
-//
-// The clients are xds/client's Envoy-like client: each holds the decoded resources it
-// accepted (it cannot keep only versions), so the memory reported includes N decoded
-// copies of the configuration, and the CPU includes the clients' decoding.
-// WARDEN_FANOUT_CPUPROFILE=file writes a CPU profile of the first change's propagation.
-func BenchmarkFanout(b *testing.B) {
-	nClients := fanoutDefaultClients
-	if v := os.Getenv("WARDEN_FANOUT_CLIENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("WARDEN_FANOUT_CLIENTS=%q: want a positive integer", v)
-		}
-		nClients = n
-	}
-	// Each client holds a decoded copy of the configuration: about 61 MiB of live heap and
-	// 120 MiB of RSS at GOGC=100 (measured with 100 clients). Run no more clients than the
-	// available memory holds.
-	if avail := memAvailableMiB(); avail > 0 {
-		// Leave 40% for the rest of the machine.
-		if fit := int(avail * 0.6 / fanoutClientMiB); fit < nClients {
-			b.Logf("WARNING: %d clients need about %d MiB; MemAvailable is %.0f MiB: running %d clients",
-				nClients, nClients*fanoutClientMiB, avail, max(fit, 1))
-			nClients = max(fit, 1)
-		}
-	}
-	mode := client.SotW
-	if os.Getenv("WARDEN_FANOUT_MODE") == "delta" {
-		mode = client.Delta
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	// The world, translated and published.
-	in := fanoutInput()
-	m := model.Build(in, model.Options{})
-	if len(m.VirtualHosts) != fanoutRoots {
-		b.Fatalf("%d vhosts, want %d", len(m.VirtualHosts), fanoutRoots)
-	}
-	fillSecrets(m)
-	res, err := translate.Translate(m, translate.Options{})
+	fillSecrets(f.m)
+	res, err := translate.Translate(f.m, translate.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("resources: %d listeners, %d route configurations, %d clusters, %d assignments, %d secrets; missing: %v",
 		len(res.Listeners), len(res.Routes), len(res.Clusters), len(res.Endpoints), len(res.Secrets), res.Missing)
-	wantRoutes, wantClusters, wantEndpoints, wantSecrets := len(res.Routes), len(res.Clusters), len(res.Endpoints), len(res.Secrets)
-	res = nil
+	f.want = map[string]int{resource.ListenerType: len(res.Listeners), resource.RouteType: len(res.Routes),
+		resource.ClusterType: len(res.Clusters), resource.EndpointType: len(res.Endpoints), resource.SecretType: len(res.Secrets)}
 
 	cache := xds.NewCache(logr.Discard())
-	pub := xds.NewPublisher(cache, translate.Options{})
-	if err := pub.Publish(ctx, m); err != nil {
+	f.pub = xds.NewPublisher(cache, translate.Options{})
+	onSide(ctx, sidePublish, func(ctx context.Context) { err = f.pub.Publish(ctx, f.m) })
+	if err != nil {
 		b.Fatal(err)
 	}
 	cb, err := xds.NewCallbacks(logr.Discard(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(cache, cb.Funcs(), server.Options{Address: "127.0.0.1:0", Insecure: true})
+	f.srv, err = server.New(cache, cb.Funcs(), server.Options{Address: "127.0.0.1:0", Insecure: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
+	go onSide(ctx, sideServer, func(ctx context.Context) { srvDone <- f.srv.Run(ctx) })
+	runtime.GC()
+	f.rssServer, _ = procStatus(b)
+	f.heapServer = heapMiB()
+	return f, func() {
 		if err := <-srvDone; err != nil {
 			b.Errorf("server: %v", err)
 		}
-	}()
-	runtime.GC()
-	rssServer, _ := procStatus(b)
+	}
+}
 
-	// complete is a cheap pre-check (every route configuration, assignment and secret is
-	// there) before CheckComplete, which walks every reference.
-	complete := func(s client.State) bool {
-		if len(s.Routes) < wantRoutes || len(s.Clusters) < wantClusters || len(s.Endpoints) < wantEndpoints || len(s.Secrets) < wantSecrets {
+// heapMiB is the live heap, in MiB, after two collections: the buffers that gRPC pools
+// (sync.Pool) survive one.
+func heapMiB() float64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
+}
+
+// complete reports whether a client's state holds the whole configuration: the counts of
+// a complete configuration (cheap), then CheckComplete.
+func (f *fanout) complete(s client.State) bool {
+	for typ, n := range f.want {
+		if s.Summaries.Len(typ) < n {
 			return false
 		}
-		return client.CheckComplete(s) == nil
 	}
+	return s.Pending() == 0 && client.CheckComplete(s) == nil
+}
 
-	// Connect every client and wait until all hold the full configuration.
-	clients := make([]*client.Client, nClients)
-	seenAt := make([]*atomic.Int64, nClients)
-	var watch atomic.Pointer[changeWatch]
-	routeConfig := translate.HTTPSRouteConfigName(fanoutFQDN(fanoutChangedRoot))
-	connected := make([]time.Duration, nClients)
-	runErrs := make(chan error, nClients)
-	var wg sync.WaitGroup
-	start := time.Now()
-	cpu0 := cpuTime()
-	var failMu sync.Mutex
+// describe summarises a client's state for failure messages.
+func describe(s client.State) string {
+	return fmt.Sprintf("%d routes, %d clusters, %d assignments, %d secrets; %v",
+		s.Summaries.Len(resource.RouteType), s.Summaries.Len(resource.ClusterType), s.Summaries.Len(resource.EndpointType),
+		s.Summaries.Len(resource.SecretType), client.CheckComplete(s))
+}
+
+// connect dials n light clients at once and waits until each holds the whole
+// configuration; it returns how long each took (sorted), from the start of the dials.
+func (f *fanout) connect(b *testing.B, n int) []time.Duration {
+	f.clients, f.seen = make([]*client.Client, n), make([]*seen, n)
+	f.runErrs = make(chan error, n)
+	connected := make([]time.Duration, n)
+	waitCtx, cancel := context.WithTimeout(f.ctx, 10*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
 	var failures []string
 	fail := func(format string, args ...any) {
-		failMu.Lock()
-		defer failMu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
 		failures = append(failures, fmt.Sprintf(format, args...))
 	}
-	waitCtx, waitCancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer waitCancel()
-	for i := range nClients {
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		f.seen[i] = &seen{}
 		wg.Go(func() {
-			seenAt[i] = new(atomic.Int64)
-			c, err := client.Dial(waitCtx, client.Options{Address: srv.Addr().String(), NodeID: fmt.Sprintf("envoy-%04d", i),
-				Mode: mode, NACK: seeChange(&watch, seenAt[i], routeConfig)})
-			if err != nil {
-				fail("client %d: %v", i, err)
-				return
-			}
-			clients[i] = c
-			go func() { runErrs <- c.Run(ctx) }()
-			if s, err := c.WaitFor(waitCtx, complete); err != nil {
-				fail("client %d: not complete: %v (%d routes, %d clusters, %d assignments, %d secrets; %v)", i, err,
-					len(s.Routes), len(s.Clusters), len(s.Endpoints), len(s.Secrets), client.CheckComplete(s))
-				return
-			}
-			connected[i] = time.Since(start)
+			onSide(waitCtx, sideClients, func(ctx context.Context) {
+				c, err := client.Dial(ctx, client.Options{Address: f.srv.Addr().String(), NodeID: fmt.Sprintf("envoy-%04d", i),
+					Mode: f.mode, Light: true, NACKRaw: f.hook(f.seen[i])})
+				if err != nil {
+					fail("client %d: %v", i, err)
+					return
+				}
+				f.clients[i] = c
+				go func() { f.runErrs <- c.Run(f.ctx) }()
+				if s, err := c.WaitFor(ctx, f.complete); err != nil {
+					fail("client %d: not complete: %v (%s)", i, err, describe(s))
+					return
+				}
+				connected[i] = time.Since(start)
+			})
 		})
 	}
 	wg.Wait()
-	connectCPU := cpuTime() - cpu0
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
-	}()
 	if len(failures) > 0 {
 		slices.Sort(failures)
-		b.Fatalf("%d of %d clients failed to sync; first: %s", len(failures), nClients, failures[0])
+		b.Fatalf("%d of %d clients failed to sync; first: %s", len(failures), n, failures[0])
 	}
 	slices.Sort(connected)
-	rssSynced, hwmSynced := procStatus(b)
-	var ms0 runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms0)
-	heapSynced := float64(ms0.HeapAlloc) / (1 << 20)
-	b.Logf("live heap after the initial sync: %.0f MiB (%.1f MiB per client, server and model included); client 0 responses: %v",
-		heapSynced, heapSynced/float64(nClients), clients[0].Snapshot().Responses)
-	b.Logf("initial sync of %d clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms; CPU %.1f s; RSS %.0f MiB (server only: %.0f MiB), HWM %.0f MiB",
-		nClients, percentileMS(connected, 0.5), percentileMS(connected, 0.99), ms(connected[len(connected)-1]),
-		connectCPU.Seconds(), rssSynced, rssServer, hwmSynced)
+	return connected
+}
 
-	// Change one route per iteration: child-0 of one root moves its /api route to a new
-	// prefix; the vhost is rebuilt and the model published. A client sees the change when it
-	// receives and decodes the RDS response carrying it (its NACK hook, called before the
-	// response is applied and ACKed).
-	changedNS := fmt.Sprintf("team-%d", fanoutChangedRoot)
-	var seen []time.Duration
-	var publish, changeCPU time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		apiPrefix := fmt.Sprintf("/api-v%d", i+2)
-		want := "/child-0" + apiPrefix
-		child := fanoutChild(changedNS, "child-0", apiPrefix)
-		w := &changeWatch{prefix: want, left: int64(nClients), done: make(chan struct{})}
-		for _, s := range seenAt {
-			s.Store(0)
-		}
-		if p := os.Getenv("WARDEN_FANOUT_CPUPROFILE"); p != "" && i == 0 {
-			f, err := os.Create(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-		cpuStart := cpuTime()
-		w.t0 = time.Now()
-		watch.Store(w)
-		in.Proxies[model.KeyOf(child)] = child
-		m.Rebuild(in, model.Options{}, fanoutFQDN(fanoutChangedRoot))
-		fillSecrets(m)
-		if err := pub.Publish(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-		publish = time.Since(w.t0)
-		select {
-		case <-w.done:
-		case <-time.After(2 * time.Minute):
-		}
-		changeCPU = cpuTime() - cpuStart
-		if os.Getenv("WARDEN_FANOUT_CPUPROFILE") != "" && i == 0 {
-			pprof.StopCPUProfile()
-		}
-		watch.Store(nil)
-		seen = seen[:0]
-		var missing []int
-		for j, s := range seenAt {
-			if d := s.Load(); d > 0 {
-				seen = append(seen, time.Duration(d))
-			} else {
-				missing = append(missing, j)
-			}
-		}
-		if len(missing) > 0 {
-			b.Fatalf("%d of %d clients did not see the change within 2 minutes, e.g. client %d", len(missing), nClients, missing[0])
-		}
-		// The change is applied, not only received: check a few clients' state.
-		for _, j := range []int{0, nClients / 2, nClients - 1} {
-			s, err := clients[j].WaitFor(ctx, func(s client.State) bool { return hasRoutePrefix(s, routeConfig, want) })
-			if err != nil {
-				b.Fatalf("client %d: %v", j, err)
-			}
-			if err := client.CheckComplete(s); err != nil {
-				b.Errorf("client %d incomplete after the change: %v", j, err)
-			}
+// closeClients closes the clients dialled.
+func (f *fanout) closeClients() {
+	for _, c := range f.clients {
+		if c != nil {
+			_ = c.Close()
 		}
 	}
-	b.StopTimer()
-	b.Logf("client 0 responses after the change: %v", clients[0].Snapshot().Responses)
-	slices.Sort(seen)
-	rssChanged, hwm := procStatus(b)
-	b.Logf("change seen by %d clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms (publish %.0f ms); CPU %.2f s; RSS %.0f MiB, HWM %.0f MiB",
-		nClients, percentileMS(seen, 0.5), percentileMS(seen, 0.99), ms(seen[len(seen)-1]), ms(publish),
-		changeCPU.Seconds(), rssChanged, hwm)
-	// After the loop: ResetTimer drops the metrics reported before it.
-	b.ReportMetric(float64(nClients), "clients")
-	b.ReportMetric(percentileMS(connected, 0.5), "connect_p50_ms")
-	b.ReportMetric(percentileMS(connected, 0.99), "connect_p99_ms")
-	b.ReportMetric(ms(connected[len(connected)-1]), "connect_last_ms")
-	b.ReportMetric(connectCPU.Seconds(), "connect_cpu_s")
-	b.ReportMetric(rssServer, "rss_server_MiB")
-	b.ReportMetric(rssSynced, "rss_synced_MiB")
-	b.ReportMetric(heapSynced, "heap_synced_MiB")
-	b.ReportMetric(ms(publish), "publish_ms")
-	b.ReportMetric(percentileMS(seen, 0.5), "change_p50_ms")
-	b.ReportMetric(percentileMS(seen, 0.99), "change_p99_ms")
-	b.ReportMetric(ms(seen[len(seen)-1]), "change_last_ms")
-	b.ReportMetric(changeCPU.Seconds(), "change_cpu_s")
-	b.ReportMetric(rssChanged, "rss_changed_MiB")
-	b.ReportMetric(hwm, "hwm_MiB")
+}
 
-	// No client stopped.
+// changeResult is what one change measured.
+type changeResult struct {
+	// seen is, sorted, how long each client took to receive the change.
+	seen    []time.Duration
+	publish time.Duration
+	cpu     time.Duration
+	// shares is the CPU time sampled by side.
+	shares map[string]time.Duration
+}
+
+// change moves the /api route of child-0 of the changed root to a new prefix (iteration
+// i), rebuilds the vhost and publishes the model, and waits until every client has seen
+// the change (its NACKRaw hook, called before the response is applied and ACKed).
+// profileFile, if not empty, receives the CPU profile of the propagation.
+func (f *fanout) change(b *testing.B, i int, profileFile string) changeResult {
+	apiPrefix := fmt.Sprintf("/api-v%d", i+2)
+	want := "/child-0" + apiPrefix
+	ns := fmt.Sprintf("team-%d", fanoutChangedRoot)
+	child := fanoutChild(ns, "child-0", apiPrefix)
+	w := &changeWatch{prefix: want, left: int64(len(f.clients)), done: make(chan struct{})}
+	for _, s := range f.seen {
+		s.at.Store(0)
+	}
+	prof := startCPUProfile(b)
+	cpuStart := cpuTime()
+	w.t0 = time.Now()
+	f.watch.Store(w)
+	var res changeResult
+	var err error
+	onSide(f.ctx, sidePublish, func(ctx context.Context) {
+		f.in.Proxies[model.KeyOf(child)] = child
+		f.m.Rebuild(f.in, model.Options{}, fanoutFQDN(fanoutChangedRoot))
+		fillSecrets(f.m)
+		err = f.pub.Publish(ctx, f.m)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.publish = time.Since(w.t0)
 	select {
-	case err := <-runErrs:
+	case <-w.done:
+	case <-time.After(2 * time.Minute):
+	}
+	res.cpu = cpuTime() - cpuStart
+	res.shares = prof.stop(b, profileFile)
+	f.watch.Store(nil)
+	var missing []int
+	for j, s := range f.seen {
+		if d := s.at.Load(); d > 0 {
+			res.seen = append(res.seen, time.Duration(d))
+		} else {
+			missing = append(missing, j)
+		}
+	}
+	if len(missing) > 0 {
+		b.Fatalf("%d of %d clients did not see the change within 2 minutes, e.g. client %d", len(missing), len(f.clients), missing[0])
+	}
+	slices.Sort(res.seen)
+	return res
+}
+
+// checkApplied checks that a few clients applied the change, not only received it: they
+// hold the route configuration their hook saw with the change, and their state is complete.
+func (f *fanout) checkApplied(b *testing.B) {
+	n := len(f.clients)
+	for _, j := range []int{0, n / 2, n - 1} {
+		fp := f.seen[j].fingerprint.Load()
+		ctx, cancel := context.WithTimeout(f.ctx, time.Minute)
+		s, err := f.clients[j].WaitFor(ctx, func(s client.State) bool {
+			sum, ok := s.Summaries.Get(resource.RouteType, f.routeConfig)
+			return ok && sum.Fingerprint == fp
+		})
+		cancel()
+		if err != nil {
+			b.Fatalf("client %d does not hold the changed %s: %v", j, f.routeConfig, err)
+		}
+		if !f.complete(s) {
+			b.Errorf("client %d incomplete after the change: %s", j, describe(s))
+		}
+	}
+}
+
+// BenchmarkFanout (issue 5) serves the 10,000-HTTPProxy world over loopback to N concurrent
+// light ADS clients (xds/client with Options.Light; N = WARDEN_FANOUT_CLIENTS, default
+// 1,000, capped to what 60% of MemAvailable holds at fanoutClientMiB each; distinct node
+// ids; state of the world, or delta with WARDEN_FANOUT_MODE=delta), measures how long until
+// every client holds the complete configuration, then changes one route (one child's
+// prefix; the vhost is rebuilt with model.Rebuild) per iteration and measures how long
+// until every client has received it.
+//
+// Metrics: connect_p50/p99/last_ms (from the start of the dials), change_p50/p99/last_ms
+// (from the start of the rebuild, which includes translation and Publish), publish_ms,
+// RSS (MiB) before the clients (server only), after the initial sync and after the change,
+// its high-water mark, the live heap per client after the sync (server side included), and
+// the CPU seconds (user+sys) of the sync and of the change.
+//
+// The clients run in the server's process: the RSS and CPU include them. Light clients
+// hold about 1 MiB each (summaries, not decoded resources), but still receive, unpack and
+// hash every response, and decode every listener and cluster. A CPU profile labels every
+// goroutine with its side (sideLabel): the *_cpu_server_s, *_cpu_clients_s,
+// change_cpu_publish_s (rebuild, translation, cache update) and *_cpu_other_s (the
+// garbage collector's background work, caused by both sides) metrics split the sampled
+// CPU. WARDEN_FANOUT_CPUPROFILE=file writes the CPU profile of the first change's
+// propagation (`go tool pprof -tagfocus fanout=server` shows the server's part), and
+// WARDEN_FANOUT_MEMPROFILE=file a heap profile after the initial sync.
+func BenchmarkFanout(b *testing.B) {
+	nClients := fanoutClients(b)
+	mode := client.SotW
+	if os.Getenv("WARDEN_FANOUT_MODE") == "delta" {
+		mode = client.Delta
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, wait := newFanout(b, ctx, mode)
+	defer func() { cancel(); wait() }()
+
+	prof := startCPUProfile(b)
+	cpu0 := cpuTime()
+	connected := f.connect(b, nClients)
+	connectCPU := cpuTime() - cpu0
+	connectShares := prof.stop(b, "")
+	defer f.closeClients()
+	rssSynced, hwmSynced := procStatus(b)
+	heapSynced := heapMiB()
+	writeHeapProfile(b, os.Getenv("WARDEN_FANOUT_MEMPROFILE"))
+	perClient := (heapSynced - f.heapServer) / float64(nClients)
+	b.Logf("live heap: %.0f MiB before the clients, %.0f MiB after the initial sync (%.0f KiB per client, its server side included); client 0 responses: %v",
+		f.heapServer, heapSynced, perClient*1024, f.clients[0].Snapshot().Responses)
+	b.Logf("initial sync of %d %s clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms; CPU %.1f s (%s); RSS %.0f MiB (server only: %.0f MiB), HWM %.0f MiB",
+		nClients, mode, percentileMS(connected, 0.5), percentileMS(connected, 0.99), ms(connected[len(connected)-1]),
+		connectCPU.Seconds(), formatSides(connectShares), rssSynced, f.rssServer, hwmSynced)
+
+	var last changeResult
+	b.ResetTimer()
+	for i := range b.N {
+		profileFile := ""
+		if i == 0 {
+			profileFile = os.Getenv("WARDEN_FANOUT_CPUPROFILE")
+		}
+		last = f.change(b, i, profileFile)
+		f.checkApplied(b)
+	}
+	b.StopTimer()
+	rssChanged, hwm := procStatus(b)
+	b.Logf("client 0 responses after the change: %v", f.clients[0].Snapshot().Responses)
+	b.Logf("change seen by %d clients: p50 %.0f ms, p99 %.0f ms, last %.0f ms (publish %.0f ms); CPU %.2f s (%s); RSS %.0f MiB, HWM %.0f MiB",
+		nClients, percentileMS(last.seen, 0.5), percentileMS(last.seen, 0.99), ms(last.seen[len(last.seen)-1]), ms(last.publish),
+		last.cpu.Seconds(), formatSides(last.shares), rssChanged, hwm)
+	// After the loop: ResetTimer drops the metrics reported before it.
+	for _, m := range []struct {
+		v    float64
+		unit string
+	}{
+		{float64(nClients), "clients"},
+		{percentileMS(connected, 0.5), "connect_p50_ms"}, {percentileMS(connected, 0.99), "connect_p99_ms"},
+		{ms(connected[len(connected)-1]), "connect_last_ms"},
+		{connectCPU.Seconds(), "connect_cpu_s"},
+		{connectShares[sideServer].Seconds(), "connect_cpu_server_s"}, {connectShares[sideClients].Seconds(), "connect_cpu_clients_s"},
+		{connectShares[sideOther].Seconds(), "connect_cpu_other_s"},
+		{f.rssServer, "rss_server_MiB"}, {rssSynced, "rss_synced_MiB"}, {heapSynced, "heap_synced_MiB"},
+		{perClient * 1024, "heap_per_client_KiB"},
+		{ms(last.publish), "publish_ms"},
+		{percentileMS(last.seen, 0.5), "change_p50_ms"}, {percentileMS(last.seen, 0.99), "change_p99_ms"},
+		{ms(last.seen[len(last.seen)-1]), "change_last_ms"},
+		{last.cpu.Seconds(), "change_cpu_s"},
+		{last.shares[sideServer].Seconds(), "change_cpu_server_s"}, {last.shares[sideClients].Seconds(), "change_cpu_clients_s"},
+		{last.shares[sidePublish].Seconds(), "change_cpu_publish_s"}, {last.shares[sideOther].Seconds(), "change_cpu_other_s"},
+		{rssChanged, "rss_changed_MiB"}, {hwm, "hwm_MiB"},
+	} {
+		b.ReportMetric(m.v, m.unit)
+	}
+	select {
+	case err := <-f.runErrs:
 		b.Errorf("a client stopped: %v", err)
 	default:
 	}

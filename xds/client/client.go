@@ -113,8 +113,6 @@ type Client struct {
 	// mu guards the fields below.
 	mu    sync.Mutex
 	state State
-	// book is the bookkeeping of a light client.
-	book book
 	// changed is closed, and replaced, whenever state changes.
 	changed chan struct{}
 	// stopped is closed when Run returns, after runErr is set.
@@ -381,10 +379,10 @@ func (c *Client) handle(log logr.Logger, p protocol, r *response) error {
 			s.apply(r)
 			changes = s.resubscribe()
 		case slices.Contains(wildcardTypes, r.typeURL):
-			c.book.apply(s, r)
-			changes = c.book.resubscribe(s)
+			s.applyLight(r)
+			changes = s.resubscribeLight()
 		default:
-			c.book.apply(s, r)
+			s.applyLight(r)
 		}
 	})
 	if err := p.reply(r, nil); err != nil {
@@ -416,11 +414,11 @@ func (c *Client) Snapshot() State {
 }
 
 // handOut returns a copy of the state to hand out; c.mu must be held. A light client's copy
-// shares its large tables until they change (book.handOut), so that waiting on many light
-// clients does not copy them at every change.
+// shares its large tables (handOutLight), so that waiting on many light clients does not
+// copy them at every change.
 func (c *Client) handOut() State {
 	if c.opts.Light {
-		return c.book.handOut(c.state)
+		return handOutLight(c.state)
 	}
 	return c.state.clone()
 }

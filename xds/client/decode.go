@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unique"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -43,10 +44,9 @@ type response struct {
 	// light is set on the responses of a light client: resources are summarised in items,
 	// and list and resources stay empty.
 	light bool
-	// items are the summaries of the resources of a light response, in the order of the
-	// response, and seen their names.
-	items []item
-	seen  map[unique.Handle[string]]struct{}
+	// items are the summaries of the resources of a light response, sorted by name once
+	// the response is complete (finish).
+	items []entry
 	// versionHandle is version, interned (light responses).
 	versionHandle unique.Handle[string]
 	// raw holds the resources as received, with their names and versions, when the client
@@ -70,8 +70,7 @@ func newResponse(typeURL, version, nonce string, n int, o decodeOptions) *respon
 		r.raw = make([]RawResource, 0, n)
 	}
 	if o.light {
-		r.items = make([]item, 0, n)
-		r.seen = make(map[unique.Handle[string]]struct{}, n)
+		r.items = make([]entry, 0, n)
 		r.versionHandle = unique.Make(version)
 		return r
 	}
@@ -86,6 +85,21 @@ func (r *response) count() int {
 		return len(r.items)
 	}
 	return len(r.list)
+}
+
+// finish completes r once every resource has been added: the summaries of a light response
+// are sorted by name, and a duplicate name rejects it.
+func (r *response) finish() {
+	if !r.light || r.err != nil {
+		return
+	}
+	slices.SortFunc(r.items, compareNames)
+	for i := 1; i < len(r.items); i++ {
+		if r.items[i].name == r.items[i-1].name {
+			r.err = fmt.Errorf("duplicate %s %q", kind(r.typeURL), r.items[i].name.Value())
+			return
+		}
+	}
 }
 
 // release drops r's references to the resources as received once r has been handled, so

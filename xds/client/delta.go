@@ -72,6 +72,7 @@ func (s *deltaStream) recv() (*response, error) {
 		r.add(res.GetResource(), res.GetName(), res.GetVersion())
 	}
 	r.removed = resp.GetRemovedResources()
+	r.finish()
 	return r, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"slices"
+	"strings"
 	"unique"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -24,23 +25,28 @@ type Summary struct {
 }
 
 // Summaries is what a light client holds of its resources: a Summary of each, by type URL
-// and name. The Summaries of a State never change: the client copies a type's table before
-// changing it once a State sharing it has been handed out. The zero value holds nothing.
+// and name. The Summaries of a State never change: each response gives the client new
+// tables. The zero value holds nothing.
 //
-// Names and versions are interned process-wide (package unique), so that the many clients
-// of a fan-out benchmark share one copy of each: a client holds about 30 bytes a resource.
+// A type's table is a slice sorted by name, 32 bytes a resource (a Go map takes 80); names
+// and versions are interned process-wide (package unique), so that the many clients of a
+// fan-out benchmark share one copy of each.
 type Summaries struct {
-	byType [numTypes]map[unique.Handle[string]]held
+	byType [numTypes][]entry
 }
 
-// held is what a light client keeps of one resource.
-type held struct {
+// entry is what a light client keeps of one resource.
+type entry struct {
+	name        unique.Handle[string]
 	version     unique.Handle[string]
 	fingerprint uint64
 	// refs are the names a listener or cluster references (see encodeRefs); zero for the
 	// other types and for resources that reference nothing.
 	refs unique.Handle[string]
 }
+
+// compareNames orders entries by name.
+func compareNames(a, b entry) int { return strings.Compare(a.name.Value(), b.name.Value()) }
 
 // Len is the number of resources of the type typeURL held.
 func (s Summaries) Len(typeURL string) int {
@@ -56,11 +62,12 @@ func (s Summaries) Get(typeURL, name string) (Summary, bool) {
 	if i < 0 {
 		return Summary{}, false
 	}
-	h, ok := s.byType[i][unique.Make(name)]
+	t := s.byType[i]
+	j, ok := slices.BinarySearchFunc(t, name, func(e entry, name string) int { return strings.Compare(e.name.Value(), name) })
 	if !ok {
 		return Summary{}, false
 	}
-	return Summary{Version: h.version.Value(), Fingerprint: h.fingerprint}, true
+	return Summary{Version: t[j].version.Value(), Fingerprint: t[j].fingerprint}, true
 }
 
 // Names returns the sorted names of the resources of the type typeURL held.
@@ -69,11 +76,10 @@ func (s Summaries) Names(typeURL string) []string {
 	if i < 0 {
 		return nil
 	}
-	names := make([]string, 0, len(s.byType[i]))
-	for h := range s.byType[i] {
-		names = append(names, h.Value())
+	names := make([]string, len(s.byType[i]))
+	for j, e := range s.byType[i] {
+		names[j] = e.name.Value()
 	}
-	slices.Sort(names)
 	return names
 }
 
@@ -129,23 +135,11 @@ func typeIndex(typeURL string) int {
 	return -1
 }
 
-// book is a light client's bookkeeping beyond its State.
-//
-// Concurrency: guarded by Client.mu.
-type book struct {
-	// shared marks the types whose table in State.Summaries is shared with a State handed
-	// out: it is copied before its next change.
-	shared [numTypes]bool
-}
-
-// handOut returns a copy of s, a light client's state, to hand out: small maps are copied,
-// Summaries' tables are shared until their next change, and subscription lists are shared
-// (they are replaced, never modified).
-func (b *book) handOut(s State) State {
+// handOutLight returns a copy of s, a light client's state, to hand out: the small maps
+// are copied, and the large tables shared: Summaries' tables and the subscription lists are
+// replaced, never modified.
+func handOutLight(s State) State {
 	c := s
-	for i := range b.shared {
-		b.shared[i] = true
-	}
 	c.Listeners = maps.Clone(s.Listeners)
 	c.Routes = maps.Clone(s.Routes)
 	c.Clusters = maps.Clone(s.Clusters)
@@ -158,55 +152,96 @@ func (b *book) handOut(s State) State {
 	return c
 }
 
-// table returns the table of the type i in s.Summaries, copied first if a State handed out
-// shares it.
-func (b *book) table(s *State, i int) map[unique.Handle[string]]held {
-	if b.shared[i] {
-		s.Summaries.byType[i] = maps.Clone(s.Summaries.byType[i])
-		b.shared[i] = false
+// applyLight replaces the table of r's type in s.Summaries as the accepted light response
+// r says; see State.apply. r.items are sorted by name.
+func (s *State) applyLight(r *response) {
+	i := typeIndex(r.typeURL)
+	upd := r.items
+	if slices.Contains(namedTypes, r.typeURL) {
+		subscribed := s.Subscriptions[r.typeURL]
+		upd = slices.DeleteFunc(upd, func(e entry) bool { return !contains(subscribed, e.name.Value()) })
 	}
-	return s.Summaries.byType[i]
-}
-
-// apply adds, replaces and removes the summaries of s as the accepted light response r
-// says; see State.apply.
-func (b *book) apply(s *State, r *response) {
-	m := b.table(s, typeIndex(r.typeURL))
 	if r.fullState {
-		for name := range m {
-			if _, ok := r.seen[name]; !ok {
-				delete(m, name)
-			}
-		}
-	}
-	named := slices.Contains(namedTypes, r.typeURL)
-	for _, it := range r.items {
-		if named && !contains(s.Subscriptions[r.typeURL], it.name.Value()) {
-			continue
-		}
-		m[it.name] = it.held
-	}
-	for _, name := range r.removed {
-		delete(m, unique.Make(name))
+		s.Summaries.byType[i] = slices.Clip(upd)
+	} else {
+		s.Summaries.byType[i] = merge(s.Summaries.byType[i], upd, names(r.removed))
 	}
 	s.Versions[r.typeURL] = r.version
 }
 
-// resubscribe is State.resubscribe for a light client: the references come from the
-// listeners' and clusters' summaries. Only responses of those types change them.
-func (b *book) resubscribe(s *State) []subscriptionChange {
+// names is a set of names.
+func names(list []string) map[string]bool {
+	if len(list) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(list))
+	for _, n := range list {
+		set[n] = true
+	}
+	return set
+}
+
+// merge returns a new table: the entries of old, replaced or completed by those of upd
+// (both sorted by name), without those named in removed.
+func merge(old, upd []entry, removed map[string]bool) []entry {
+	// order compares old[i] and upd[j], either of which may be past the end.
+	order := func(i, j int) int {
+		switch {
+		case i == len(old):
+			return 1
+		case j == len(upd):
+			return -1
+		}
+		return compareNames(old[i], upd[j])
+	}
+	walk := func(fn func(entry)) {
+		i, j := 0, 0
+		for i < len(old) || j < len(upd) {
+			var e entry
+			switch c := order(i, j); {
+			case c < 0:
+				e, i = old[i], i+1
+			case c > 0:
+				e, j = upd[j], j+1
+			default:
+				e, i, j = upd[j], i+1, j+1
+			}
+			if !removed[e.name.Value()] {
+				fn(e)
+			}
+		}
+	}
+	n := 0
+	walk(func(entry) { n++ })
+	out := make([]entry, 0, n)
+	walk(func(e entry) { out = append(out, e) })
+	return out
+}
+
+// resubscribeLight is State.resubscribe for a light client: the references come from the
+// summaries of listeners and clusters. Only responses of those types change them.
+func (s *State) resubscribeLight() []subscriptionChange {
 	wanted := map[string]map[string]bool{}
 	for _, t := range namedTypes {
 		wanted[t] = map[string]bool{}
 	}
 	for _, i := range []int{listenerIndex, clusterIndex} {
-		for _, h := range s.Summaries.byType[i] {
-			decodeRefs(h.refs, func(typeURL, name string) { wanted[typeURL][name] = true })
+		for _, e := range s.Summaries.byType[i] {
+			decodeRefs(e.refs, func(typeURL, name string) { wanted[typeURL][name] = true })
 		}
 	}
-	return s.changeSubscriptions(wanted, func(typeURL, name string) {
-		delete(b.table(s, typeIndex(typeURL)), unique.Make(name))
+	forgotten := map[string]map[string]bool{}
+	changes := s.changeSubscriptions(wanted, func(typeURL, name string) {
+		if forgotten[typeURL] == nil {
+			forgotten[typeURL] = map[string]bool{}
+		}
+		forgotten[typeURL][name] = true
 	})
+	for typeURL, gone := range forgotten {
+		i := typeIndex(typeURL)
+		s.Summaries.byType[i] = merge(s.Summaries.byType[i], nil, gone)
+	}
+	return changes
 }
 
 // Pending is the number of resources the client waits for: the names it subscribes to that

@@ -21,12 +21,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// item is the summary of one resource of a light response.
-type item struct {
-	name unique.Handle[string]
-	held held
-}
-
 // addLight summarises a, a resource of r's type, with the given version; see add. Listeners
 // and clusters are decoded, for the names they reference, and dropped; the resources of the
 // other types are not decoded: their name is read from the top level of their encoding.
@@ -38,7 +32,7 @@ func (r *response) addLight(a *anypb.Any, name, version string) error {
 	if a.GetTypeUrl() != r.typeURL {
 		return fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), r.typeURL)
 	}
-	var it item
+	var it entry
 	switch r.typeURL {
 	case resource.ListenerType, resource.ClusterType:
 		m, err := unmarshal(r.typeURL, a)
@@ -46,7 +40,7 @@ func (r *response) addLight(a *anypb.Any, name, version string) error {
 			return err
 		}
 		it.name = unique.Make(resourceName(m))
-		it.held.refs = encodeRefs(m)
+		it.refs = encodeRefs(m)
 	default:
 		field, ok := nameFields[r.typeURL]
 		if !ok {
@@ -62,18 +56,14 @@ func (r *response) addLight(a *anypb.Any, name, version string) error {
 	if err := checkName(r.typeURL, got, name); err != nil {
 		return err
 	}
-	if _, dup := r.seen[it.name]; dup {
-		return fmt.Errorf("duplicate %s %q", kind(r.typeURL), got)
-	}
-	r.seen[it.name] = struct{}{}
-	it.held.version = r.versionHandle
+	it.version = r.versionHandle
 	if version != r.version {
-		it.held.version = unique.Make(version)
+		it.version = unique.Make(version)
 	}
-	it.held.fingerprint = Fingerprint(a)
+	it.fingerprint = Fingerprint(a)
 	r.items = append(r.items, it)
 	if r.raw != nil {
-		r.raw = append(r.raw, RawResource{Name: got, Version: it.held.version.Value(), Resource: a})
+		r.raw = append(r.raw, RawResource{Name: got, Version: it.version.Value(), Resource: a})
 	}
 	return nil
 }

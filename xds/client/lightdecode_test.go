@@ -1,7 +1,10 @@
 package client
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"unique"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -11,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 func TestScanName(t *testing.T) {
@@ -89,5 +93,55 @@ func TestEncodeRefs(t *testing.T) {
 	decodeRefs(encodeRefs(&clusterv3.Cluster{Name: "static"}), func(typeURL, name string) { got = append(got, ref{typeURL, name}) })
 	if len(got) != 0 {
 		t.Errorf("references of a static cluster: %v", got)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	table := func(spec ...string) []entry {
+		var out []entry
+		for _, s := range spec {
+			name, version, _ := strings.Cut(s, "@")
+			out = append(out, entry{name: unique.Make(name), version: unique.Make(version)})
+		}
+		return out
+	}
+	cases := map[string]struct {
+		old, upd []entry
+		removed  []string
+		want     []entry
+	}{
+		"empty":              {},
+		"first":              {upd: table("a@1", "b@1"), want: table("a@1", "b@1")},
+		"update_and_add":     {old: table("a@1", "c@1"), upd: table("b@2", "c@2", "d@2"), want: table("a@1", "b@2", "c@2", "d@2")},
+		"remove":             {old: table("a@1", "b@1", "c@1"), removed: []string{"a", "c", "x"}, want: table("b@1")},
+		"update_and_remove":  {old: table("a@1", "b@1"), upd: table("b@2"), removed: []string{"a"}, want: table("b@2")},
+		"remove_the_updated": {old: table("a@1"), upd: table("a@2"), removed: []string{"a"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			old := slices.Clone(tc.old)
+			got := merge(tc.old, tc.upd, names(tc.removed))
+			if !slices.Equal(got, tc.want) || cap(got) != len(got) {
+				t.Errorf("merge = %v (capacity %d), want %v", got, cap(got), tc.want)
+			}
+			if !slices.Equal(old, tc.old) {
+				t.Errorf("merge modified its input: %v, was %v", tc.old, old)
+			}
+		})
+	}
+}
+
+func TestResponseFinish_duplicate(t *testing.T) {
+	r := newResponse(resource.RouteType, "v1", "n1", 3, decodeOptions{light: true})
+	for _, name := range []string{"b", "a", "b"} {
+		a, err := anypb.New(&routev3.RouteConfiguration{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.add(a, "", r.version)
+	}
+	r.finish()
+	if r.err == nil || !strings.Contains(r.err.Error(), `duplicate route configuration "b"`) {
+		t.Errorf("error = %v, want a duplicate route configuration", r.err)
 	}
 }

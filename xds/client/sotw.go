@@ -56,8 +56,12 @@ func (s *sotwStream) watch(c subscriptionChange) error {
 		s.types[c.typeURL] = t
 	}
 	// A non-nil empty slice: unsubscribing from everything is not a wildcard once a first
-	// request has named resources (the server keeps track of that).
-	t.names = append([]string{}, c.names...)
+	// request has named resources (the server keeps track of that). The names are shared
+	// with the state's subscriptions, which are replaced, never modified.
+	t.names = c.names
+	if t.names == nil {
+		t.names = []string{}
+	}
 	return s.send(c.typeURL, t, nil)
 }
 
@@ -76,6 +80,7 @@ func (s *sotwStream) recv() (*response, error) {
 	for _, a := range resp.GetResources() {
 		r.add(a, "", r.version)
 	}
+	r.finish()
 	t := s.types[r.typeURL]
 	if t == nil {
 		r.unsolicited = true

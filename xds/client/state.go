@@ -3,7 +3,6 @@ package client
 import (
 	"maps"
 	"slices"
-	"unique"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -66,15 +65,8 @@ var wildcardTypes = []string{resource.ClusterType, resource.ListenerType}
 
 // newState returns an empty State with every map allocated, of a light client if light.
 func newState(light bool) State {
-	var summaries Summaries
-	if light {
-		for i := range summaries.byType {
-			summaries.byType[i] = map[unique.Handle[string]]held{}
-		}
-	}
 	return State{
 		Light:            light,
-		Summaries:        summaries,
 		Listeners:        map[string]proto.Message{},
 		Routes:           map[string]proto.Message{},
 		Clusters:         map[string]proto.Message{},
