@@ -109,7 +109,6 @@ func fillSecrets(m *model.Model) {
 	}
 }
 
-
 // fanoutClientMiB is what one light client costs the process at its peak, server side
 // included (its stream, what is queued for it), with headroom for the transient copies of
 // the responses it receives: the initial sync and a state-of-the-world route change send
