@@ -2,20 +2,18 @@ package translate
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/projectwarden/warden/controller/model"
 )
@@ -33,7 +31,8 @@ import (
 // the exception, filled in place by the caller: what comes from Secret data (certificates,
 // CA bundles, CRLs, and which clusters and HTTPS vhosts are served) is compared by
 // content on every call. A caller that changes a model item in place must use a new
-// Translator (or Translate).
+// Translator (or Translate). Items are matched in the model's order (its slices are
+// sorted by name): a model that is not sorted is translated right, only more slowly.
 //
 // A Translator is not safe for concurrent use: it is one controller's, called from its one
 // publishing loop. Its results are those of Translate with the same options, byte for
@@ -80,24 +79,25 @@ type piece[T validator] struct {
 	encoding
 }
 
-// assembly is a resource assembled from parts (see assemble.go): it is reused as it is
-// while its parts are the same pieces in the same order.
-type assembly[T, P validator] struct {
-	parts []*piece[P]
-	res   *piece[T]
+// clusterEntry is a served cluster's translation and the CA bundle it inlines (nil when
+// none): the bundle comes from Secret data, so it is compared by content.
+type clusterEntry struct {
+	c   *model.Cluster
+	ca  []byte
+	res *piece[*clusterv3.Cluster]
 }
 
-// clusterEntry is a translated cluster and the CA bundle it inlines (nil when none): the
-// bundle comes from Secret data, so it is compared by content, not by the *model.Cluster.
-type clusterEntry struct {
-	res *piece[*clusterv3.Cluster]
-	ca  []byte
+// endpointsEntry is a used ClusterLoadAssignment's translation.
+type endpointsEntry struct {
+	cla *model.ClusterLoadAssignment
+	res *piece[*endpointv3.ClusterLoadAssignment]
 }
 
 // vhostEntry is a vhost's routes: the insecure side (in ingress_http) and, once the vhost
 // has been served on HTTPS, the secure side with https/<fqdn>. Both depend on the
 // *model.VirtualHost and on the clusters left out (generation.dropped).
 type vhostEntry struct {
+	vh       *model.VirtualHost
 	insecure *piece[*routev3.VirtualHost]
 	secure   *piece[*routev3.VirtualHost]
 	https    *piece[*routev3.RouteConfiguration]
@@ -109,31 +109,38 @@ type chainEntry struct {
 	chain *piece[*listenerv3.FilterChain]
 }
 
-// generation is what one Translate call built or reused, by model item, for the next.
+// secretEntry is a served certificate's SDS secret, compared with the Secret's data on
+// every call.
+type secretEntry struct {
+	key model.Key
+	res *piece[*tlsv3.Secret]
+}
+
+// generation is what one Translate call built or reused for the next: the entries of the
+// model's items, in the model's order.
 type generation struct {
 	t    *translator // during the call
 	prev *generation // during the call; never nil
 
 	// dropped is translator.dropped: every vhost's routes depend on it.
 	dropped map[string]bool
+	// used are the EDS names of the served clusters, shared while those do not change.
+	used map[string]bool
 
-	clusters  map[*model.Cluster]*clusterEntry
-	endpoints map[*model.ClusterLoadAssignment]*piece[*endpointv3.ClusterLoadAssignment]
-	vhosts    map[*model.VirtualHost]*vhostEntry
-	secrets   map[model.Key]*piece[*tlsv3.Secret]
-	// chains are the vhosts' filter chains by fqdn, fallback the fallback-certificate
-	// chain (nil when not served).
-	chains   map[string]*chainEntry
-	fallback *chainEntry
+	clusters  []*clusterEntry   // the served clusters
+	endpoints []*endpointsEntry // the used assignments
+	vhosts    []*vhostEntry
+	chains    []*chainEntry // the served TLS vhosts', in fqdn order
+	fallback  *chainEntry   // the fallback-certificate chain; nil when not served
+	secrets   []*secretEntry
 
 	httpListener   *piece[*listenerv3.Listener]
 	httpsListener  *assembly[*listenerv3.Listener, *listenerv3.FilterChain]
 	httpRoutes     *assembly[*routev3.RouteConfiguration, *routev3.VirtualHost]
 	fallbackRoutes *assembly[*routev3.RouteConfiguration, *routev3.VirtualHost]
 
-	// res is what the call returned: a rebuilt resource that encodes as before shares
-	// its encoding and hash.
-	res *Resources
+	// outs are what each type gave Resources (see typeOut).
+	outs map[resource.Type]*typeOut
 }
 
 // translate builds what is new, in the order Translate always has (clusters, routes,
@@ -150,6 +157,7 @@ func (g *generation) translate() (*Resources, error) {
 	if err := g.buildListeners(); err != nil {
 		return nil, err
 	}
+	g.outs = make(map[resource.Type]*typeOut, len(typeOrder))
 	r := &Resources{
 		Hashes:  make(map[resource.Type]map[string]string, len(typeOrder)),
 		Encoded: make(map[resource.Type]map[string][]byte, len(typeOrder)),
@@ -162,51 +170,102 @@ func (g *generation) translate() (*Resources, error) {
 		}
 	}
 	r.Missing = g.t.missing.sorted()
-	g.res = r
 	return r, nil
 }
 
-// buildClusters translates the clusters that are served and new: a new *model.Cluster, or
-// a new CA bundle.
+// find returns the entry of prev, a list sorted like the items looked up, that order
+// says is the item's (0; negative: an entry before it; positive: after it), scanning on
+// from *next: looking items up in order costs one pass over prev.
+func find[E any](prev []E, next *int, order func(E) int) (E, bool) {
+	for *next < len(prev) {
+		e := prev[*next]
+		switch c := order(e); {
+		case c < 0:
+			*next++
+		case c == 0:
+			*next++
+			return e, true
+		default:
+			var zero E
+			return zero, false
+		}
+	}
+	var zero E
+	return zero, false
+}
+
+// buildClusters translates the clusters that are served and new: a new *model.Cluster
+// that differs from the one it replaces, or a new CA bundle.
 func (g *generation) buildClusters() error {
-	g.clusters = make(map[*model.Cluster]*clusterEntry, len(g.t.m.Clusters))
+	g.clusters = make([]*clusterEntry, 0, len(g.t.m.Clusters))
+	next, same := 0, 0
 	for _, c := range g.t.m.Clusters {
 		if g.t.dropped[c.Name] {
 			continue
 		}
 		ca := g.t.upstreamCA(c)
-		if e := g.prev.clusters[c]; e != nil && bytes.Equal(e.ca, ca) {
-			g.clusters[c] = e
-			continue
+		e, ok := find(g.prev.clusters, &next, func(e *clusterEntry) int {
+			if e.c == c {
+				return 0
+			}
+			return strings.Compare(e.c.Name, c.Name)
+		})
+		if ok && e.c.EDSName == c.EDSName {
+			same++
 		}
-		msg, err := g.t.cluster(c)
-		if err != nil {
-			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		switch {
+		case ok && e.c == c && bytes.Equal(e.ca, ca):
+		case ok && bytes.Equal(e.ca, ca) && reflect.DeepEqual(e.c, c):
+			e = &clusterEntry{c: c, ca: e.ca, res: e.res} // rebuilt as it was
+		default:
+			msg, err := g.t.cluster(c)
+			if err != nil {
+				return fmt.Errorf("cluster %s: %w", c.Name, err)
+			}
+			e = &clusterEntry{c: c, ca: slices.Clone(ca), res: &piece[*clusterv3.Cluster]{msg: msg}}
 		}
-		g.clusters[c] = &clusterEntry{res: &piece[*clusterv3.Cluster]{msg: msg}, ca: slices.Clone(ca)}
+		g.clusters = append(g.clusters, e)
+	}
+	if same == len(g.clusters) && same == len(g.prev.clusters) {
+		g.used = g.prev.used // the same EDS names are used
 	}
 	return nil
 }
 
-// buildRoutes translates the virtual hosts that are new: a new *model.VirtualHost, every
-// one when the clusters left out changed, and the secure side of a vhost newly served on
-// HTTPS.
+// buildRoutes translates the virtual hosts that are new: a new *model.VirtualHost that
+// differs from the one it replaces, every one when the clusters left out changed, and the
+// secure side of a vhost newly served on HTTPS.
 func (g *generation) buildRoutes() error {
-	reuse := maps.Equal(g.prev.dropped, g.t.dropped)
-	g.vhosts = make(map[*model.VirtualHost]*vhostEntry, len(g.t.m.VirtualHosts))
-	for _, vh := range g.t.m.VirtualHosts {
-		if e := g.prev.vhosts[vh]; reuse && e != nil {
-			g.vhosts[vh] = e
-			continue
-		}
-		v, err := g.t.virtualHost(vh, false)
-		if err != nil {
-			return fmt.Errorf("route configuration %s: %w", HTTPRouteConfigName, err)
-		}
-		g.vhosts[vh] = &vhostEntry{insecure: &piece[*routev3.VirtualHost]{msg: v}}
+	var prev []*vhostEntry
+	if maps.Equal(g.prev.dropped, g.t.dropped) {
+		prev = g.prev.vhosts
 	}
+	g.vhosts = make([]*vhostEntry, len(g.t.m.VirtualHosts))
+	next := 0
+	for i, vh := range g.t.m.VirtualHosts {
+		e, ok := find(prev, &next, func(e *vhostEntry) int {
+			if e.vh == vh {
+				return 0
+			}
+			return strings.Compare(e.vh.FQDN, vh.FQDN)
+		})
+		switch {
+		case ok && e.vh == vh:
+		case ok && reflect.DeepEqual(e.vh, vh):
+			e = &vhostEntry{vh: vh, insecure: e.insecure, secure: e.secure, https: e.https} // rebuilt as it was
+		default:
+			v, err := g.t.virtualHost(vh, false)
+			if err != nil {
+				return fmt.Errorf("route configuration %s: %w", HTTPRouteConfigName, err)
+			}
+			e = &vhostEntry{vh: vh, insecure: &piece[*routev3.VirtualHost]{msg: v}}
+		}
+		g.vhosts[i] = e
+	}
+	at := 0
 	for _, vh := range g.t.secure {
-		e := g.vhosts[vh]
+		i := g.vhostIndex(vh, &at)
+		e := g.vhosts[i]
 		if e.secure != nil {
 			continue
 		}
@@ -220,9 +279,22 @@ func (g *generation) buildRoutes() error {
 		ne.https = &piece[*routev3.RouteConfiguration]{msg: &routev3.RouteConfiguration{
 			Name: name, VirtualHosts: []*routev3.VirtualHost{v},
 		}}
-		g.vhosts[vh] = &ne
+		g.vhosts[i] = &ne
 	}
 	return nil
+}
+
+// vhostIndex is the index in g.vhosts of vh, a vhost of the model, searching from *at
+// round the list: looking the served TLS vhosts up in order costs one pass.
+func (g *generation) vhostIndex(vh *model.VirtualHost, at *int) int {
+	n := len(g.vhosts)
+	for k := range n {
+		if i := (*at + k) % n; g.vhosts[i].vh == vh {
+			*at = i + 1
+			return i
+		}
+	}
+	panic("translate: a served TLS vhost is not in the model")
 }
 
 // buildListeners translates ingress_http the first time, and the filter chains of
@@ -240,18 +312,19 @@ func (g *generation) buildListeners() error {
 		}
 		g.httpListener = &piece[*listenerv3.Listener]{msg: l}
 	}
-	g.chains = make(map[string]*chainEntry, len(g.t.secure))
-	for _, vh := range g.t.secure {
+	g.chains = make([]*chainEntry, len(g.t.secure))
+	next := 0
+	for i, vh := range g.t.secure {
 		in := g.t.chainInputs(vh)
-		if e := g.prev.chains[vh.FQDN]; e != nil && e.in.equal(in) {
-			g.chains[vh.FQDN] = e
-			continue
+		e, ok := find(g.prev.chains, &next, func(e *chainEntry) int { return strings.Compare(e.in.key.fqdn, vh.FQDN) })
+		if !ok || !e.in.equal(in) {
+			fc, err := g.t.vhostChain(vh, router)
+			if err != nil {
+				return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
+			}
+			e = &chainEntry{in: in.clone(), chain: &piece[*listenerv3.FilterChain]{msg: fc}}
 		}
-		fc, err := g.t.vhostChain(vh, router)
-		if err != nil {
-			return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
-		}
-		g.chains[vh.FQDN] = &chainEntry{in: in.clone(), chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+		g.chains[i] = e
 	}
 	if len(g.t.fallback) == 0 {
 		return nil
@@ -269,162 +342,50 @@ func (g *generation) buildListeners() error {
 	return nil
 }
 
-// sealClusters seals the served clusters and adds them to r.
-func (g *generation) sealClusters(r *Resources) error {
-	list := make([]*piece[*clusterv3.Cluster], 0, len(g.clusters))
-	for _, c := range g.t.m.Clusters {
-		if e := g.clusters[c]; e != nil {
-			list = append(list, e.res)
-		}
+// buildEndpoints translates the used load assignments that are new: a new
+// *model.ClusterLoadAssignment that differs from the one it replaces.
+func (g *generation) buildEndpoints() {
+	usedSame := g.used != nil // set by buildClusters
+	if !usedSame {
+		g.used = g.t.usedEDSNames()
 	}
-	var err error
-	r.Clusters, err = emit(g, r, resource.ClusterType, list)
-	return err
-}
-
-// sealEndpoints translates the load assignments of the served clusters that are new (a
-// new *model.ClusterLoadAssignment), seals them and adds them to r.
-func (g *generation) sealEndpoints(r *Resources) error {
-	used := g.t.usedEDSNames()
-	g.endpoints = make(map[*model.ClusterLoadAssignment]*piece[*endpointv3.ClusterLoadAssignment], len(used))
-	list := make([]*piece[*endpointv3.ClusterLoadAssignment], 0, len(used))
+	g.endpoints = make([]*endpointsEntry, 0, len(g.used))
+	next := 0
 	for _, cla := range g.t.m.Endpoints {
-		if !used[cla.Name] {
+		e, ok := find(g.prev.endpoints, &next, func(e *endpointsEntry) int {
+			if e.cla == cla {
+				return 0
+			}
+			return strings.Compare(e.cla.Name, cla.Name)
+		})
+		switch {
+		case ok && e.cla == cla && usedSame: // used before, and nothing changed that
+		case !g.used[cla.Name]:
+			continue
+		case ok && e.cla == cla:
+		case ok && reflect.DeepEqual(e.cla, cla):
+			e = &endpointsEntry{cla: cla, res: e.res} // rebuilt as it was
+		default:
+			e = &endpointsEntry{cla: cla, res: &piece[*endpointv3.ClusterLoadAssignment]{msg: loadAssignment(cla)}}
+		}
+		g.endpoints = append(g.endpoints, e)
+	}
+}
+
+// buildSecrets translates the served certificates whose data is new.
+func (g *generation) buildSecrets() {
+	g.secrets = make([]*secretEntry, 0, len(g.t.certs))
+	next := 0
+	for _, s := range g.t.m.Secrets {
+		if !g.t.certs[s] {
 			continue
 		}
-		p := g.prev.endpoints[cla]
-		if p == nil {
-			p = &piece[*endpointv3.ClusterLoadAssignment]{msg: loadAssignment(cla)}
+		e, ok := find(g.prev.secrets, &next, func(e *secretEntry) int { return e.key.Compare(s.Name) })
+		if !ok || !sameCertificate(e.res.msg, s.Data) {
+			e = &secretEntry{key: s.Name, res: &piece[*tlsv3.Secret]{msg: g.t.secret(s.Name)}}
 		}
-		g.endpoints[cla] = p
-		list = append(list, p)
+		g.secrets = append(g.secrets, e)
 	}
-	var err error
-	r.Endpoints, err = emit(g, r, resource.EndpointType, list)
-	return err
-}
-
-// sealListeners seals ingress_http and assembles ingress_https from the filter chains of
-// the served TLS vhosts, in fqdn order, then the fallback chain; the previous listener is
-// reused when its chains are the same.
-func (g *generation) sealListeners(r *Resources) error {
-	if err := seal(g, g.httpListener, resource.ListenerType, HTTPListenerName); err != nil {
-		return err
-	}
-	list := []*piece[*listenerv3.Listener]{g.httpListener}
-	chains := make([]*piece[*listenerv3.FilterChain], 0, len(g.t.secure)+1)
-	for _, vh := range g.t.secure {
-		p := g.chains[vh.FQDN].chain
-		if err := sealPart(p, fmt.Sprintf("listener %s: filter chain %q", HTTPSListenerName, vh.FQDN)); err != nil {
-			return err
-		}
-		chains = append(chains, p)
-	}
-	if g.fallback != nil {
-		p := g.fallback.chain
-		if err := sealPart(p, "listener "+HTTPSListenerName+": filter chain "+FallbackFilterChain); err != nil {
-			return err
-		}
-		chains = append(chains, p)
-	}
-	if len(chains) > 0 {
-		a, err := assembleResource(g, g.prev.httpsListener, resource.ListenerType, g.t.httpsShell, chains)
-		if err != nil {
-			return err
-		}
-		g.httpsListener = a
-		list = append(list, a.res)
-	}
-	var err error
-	r.Listeners, err = emit(g, r, resource.ListenerType, list)
-	return err
-}
-
-// sealRoutes seals https/<fqdn> of the served TLS vhosts, and assembles
-// ingress_fallbackcert (their secure sides, for those using the fallback certificate) and
-// ingress_http (every vhost's insecure side), in name order; an assembly is reused when its
-// virtual hosts are the same.
-func (g *generation) sealRoutes(r *Resources) error {
-	list := make([]*piece[*routev3.RouteConfiguration], 0, len(g.t.secure)+2)
-	var fallback []*piece[*routev3.VirtualHost]
-	for _, vh := range g.t.secure { // in fqdn order, hence https/<fqdn> in name order
-		e := g.vhosts[vh]
-		if err := g.sealHTTPS(e); err != nil {
-			return err
-		}
-		list = append(list, e.https)
-		if g.t.fallback[vh.FQDN] {
-			fallback = append(fallback, e.secure)
-		}
-	}
-	if len(fallback) > 0 {
-		a, err := assembleResource(g, g.prev.fallbackRoutes, resource.RouteType, routeShell(FallbackRouteConfig), fallback)
-		if err != nil {
-			return err
-		}
-		g.fallbackRoutes = a
-		list = append(list, a.res)
-	}
-	insecure := make([]*piece[*routev3.VirtualHost], len(g.t.m.VirtualHosts))
-	for i, vh := range g.t.m.VirtualHosts {
-		p := g.vhosts[vh].insecure
-		if err := sealPart(p, "route configuration "+HTTPRouteConfigName+": virtual host "+vh.FQDN); err != nil {
-			return err
-		}
-		insecure[i] = p
-	}
-	a, err := assembleResource(g, g.prev.httpRoutes, resource.RouteType, routeShell(HTTPRouteConfigName), insecure)
-	if err != nil {
-		return err
-	}
-	g.httpRoutes = a
-	list = append(list, a.res)
-	r.Routes, err = emit(g, r, resource.RouteType, list)
-	return err
-}
-
-// sealHTTPS validates https/<fqdn> as a whole, so that an error names it as it always
-// has, then encodes it from its virtual host's encoding, which fallback assemblies reuse.
-func (g *generation) sealHTTPS(e *vhostEntry) error {
-	if e.https.sealed {
-		return nil
-	}
-	rc := e.https.msg
-	if err := rc.ValidateAll(); err != nil {
-		return invalid(kindOf(resource.RouteType)+" "+rc.GetName()+culprit(rc), err)
-	}
-	b, err := deterministic.Marshal(e.secure.msg)
-	if err != nil {
-		return fmt.Errorf("route configuration %s: %w", rc.GetName(), err)
-	}
-	e.secure.enc, e.secure.sealed = b, true
-	split, err := splitShell(&routev3.RouteConfiguration{Name: rc.GetName()}, "virtual_hosts")
-	if err != nil {
-		return err
-	}
-	g.encode(&e.https.encoding, resource.RouteType, rc.GetName(), split.assemble([][]byte{b}))
-	return nil
-}
-
-// sealSecrets translates the served certificates whose data is new, seals them and adds
-// them to r.
-func (g *generation) sealSecrets(r *Resources) error {
-	g.secrets = make(map[model.Key]*piece[*tlsv3.Secret], len(g.t.certs))
-	list := make([]*piece[*tlsv3.Secret], 0, len(g.t.certs))
-	for _, s := range g.t.m.Secrets { // sorted by key: the names are all but always sorted
-		if !g.t.certs[s.Name] {
-			continue
-		}
-		p := g.prev.secrets[s.Name]
-		if p == nil || !sameCertificate(p.msg, s.Data) {
-			p = &piece[*tlsv3.Secret]{msg: g.t.secret(s.Name)}
-		}
-		g.secrets[s.Name] = p
-		list = append(list, p)
-	}
-	var err error
-	r.Secrets, err = emit(g, r, resource.SecretType, list)
-	return err
 }
 
 // sameCertificate reports whether the SDS secret s serves the certificate in data.
@@ -432,122 +393,4 @@ func sameCertificate(s *tlsv3.Secret, data map[string][]byte) bool {
 	c := s.GetTlsCertificate()
 	return bytes.Equal(c.GetCertificateChain().GetInlineBytes(), data[KeyCertificate]) &&
 		bytes.Equal(c.GetPrivateKey().GetInlineBytes(), data[KeyPrivateKey])
-}
-
-// emit seals the resources of one type, sorts them by name and adds them to r.
-func emit[T validator](g *generation, r *Resources, typ resource.Type, list []*piece[T]) ([]T, error) {
-	byName := func(a, b *piece[T]) int {
-		return cmp.Compare(cachev3.GetResourceName(a.msg), cachev3.GetResourceName(b.msg))
-	}
-	if !slices.IsSortedFunc(list, byName) {
-		slices.SortStableFunc(list, byName)
-	}
-	hashes := make(map[string]string, len(list))
-	encoded := make(map[string][]byte, len(list))
-	out := make([]T, len(list))
-	for i, p := range list {
-		name := cachev3.GetResourceName(p.msg)
-		if err := seal(g, p, typ, name); err != nil {
-			return nil, err
-		}
-		out[i] = p.msg
-		hashes[name], encoded[name] = p.hash, p.enc
-	}
-	r.Hashes[typ], r.Encoded[typ] = hashes, encoded
-	return out, nil
-}
-
-// seal validates, encodes and hashes a new resource.
-func seal[T validator](g *generation, p *piece[T], typ resource.Type, name string) error {
-	if p.sealed {
-		return nil
-	}
-	if err := p.msg.ValidateAll(); err != nil {
-		return invalid(kindOf(typ)+" "+name+culprit(p.msg), err)
-	}
-	b, err := cachev3.MarshalResource(p.msg)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", kindOf(typ), name, err)
-	}
-	g.encode(&p.encoding, typ, name, b)
-	return nil
-}
-
-// sealPart validates and encodes a new part of a resource (a virtual host, a filter
-// chain); what names it in errors.
-func sealPart[T validator](p *piece[T], what string) error {
-	if p.sealed {
-		return nil
-	}
-	if err := p.msg.ValidateAll(); err != nil {
-		return invalid(what, err)
-	}
-	b, err := deterministic.Marshal(p.msg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	p.enc, p.sealed = b, true
-	return nil
-}
-
-// encode seals e with the encoding b of the resource typ/name and its hash. When the
-// previous call encoded the resource identically (a rebuilt vhost whose clusters did not
-// change), its bytes and hash are shared: unchanged resources keep their slices.
-func (g *generation) encode(e *encoding, typ resource.Type, name string, b []byte) {
-	if g.prev.res != nil {
-		if old, ok := g.prev.res.Encoded[typ][name]; ok && bytes.Equal(old, b) {
-			e.enc, e.hash, e.sealed = old, g.prev.res.Hashes[typ][name], true
-			return
-		}
-	}
-	e.enc, e.hash, e.sealed = b, cachev3.HashResource(b), true
-}
-
-// assembleResource assembles a resource from its shell (shell builds it, without parts)
-// and its parts, sealed, unless prev has the same parts: then prev is the result. The
-// shell is validated on its own: the parts were.
-func assembleResource[T, P validator](g *generation, prev *assembly[T, P], typ resource.Type, shell func() (T, error), parts []*piece[P]) (*assembly[T, P], error) {
-	if prev != nil && slices.Equal(prev.parts, parts) {
-		return prev, nil
-	}
-	msg, err := shell()
-	if err != nil {
-		return nil, err
-	}
-	name := cachev3.GetResourceName(msg)
-	if err := msg.ValidateAll(); err != nil {
-		return nil, invalid(kindOf(typ)+" "+name, err)
-	}
-	field := repeatedField(msg)
-	split, err := splitShell(msg, field.Name())
-	if err != nil {
-		return nil, err
-	}
-	encs := make([][]byte, len(parts))
-	list := msg.ProtoReflect().Mutable(field).List()
-	for i, p := range parts {
-		encs[i] = p.enc
-		list.Append(protoreflect.ValueOfMessage(p.msg.ProtoReflect()))
-	}
-	a := &assembly[T, P]{parts: parts, res: &piece[T]{msg: msg}}
-	g.encode(&a.res.encoding, typ, name, split.assemble(encs))
-	return a, nil
-}
-
-// repeatedField is the field of an assembled resource that holds its parts.
-func repeatedField(m proto.Message) protoreflect.FieldDescriptor {
-	fields := m.ProtoReflect().Descriptor().Fields()
-	switch m.(type) {
-	case *routev3.RouteConfiguration:
-		return fields.ByName("virtual_hosts")
-	case *listenerv3.Listener:
-		return fields.ByName("filter_chains")
-	default:
-		panic(fmt.Sprintf("translate: %T is not assembled", m))
-	}
-}
-
-// routeShell builds a route configuration without virtual hosts.
-func routeShell(name string) func() (*routev3.RouteConfiguration, error) {
-	return func() (*routev3.RouteConfiguration, error) { return &routev3.RouteConfiguration{Name: name}, nil }
 }

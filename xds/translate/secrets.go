@@ -24,9 +24,8 @@ const (
 // which Envoy applies to the filter chains that use it without touching the listener.
 func secretName(k model.Key) string { return k.String() }
 
-// missingKeys lists the keys that the Secret k lacks or has empty.
-func (t *translator) missingKeys(k model.Key, keys ...string) []string {
-	s := t.secretByKey[k]
+// missingKeys lists the keys that the Secret s (nil: absent) lacks or has empty.
+func missingKeys(s *model.Secret, keys ...string) []string {
 	var out []string
 	for _, key := range keys {
 		if s == nil || len(s.Data[key]) == 0 {
@@ -46,7 +45,7 @@ func (t *translator) checkUpstreamCAs() {
 		if v == nil || !isTLS(c.Protocol) {
 			continue
 		}
-		if miss := t.missingKeys(v.CASecret, KeyCA); len(miss) > 0 {
+		if miss := missingKeys(t.secretByKey[v.CASecret], KeyCA); len(miss) > 0 {
 			t.dropped[c.Name] = true
 			t.missing.addf("%s: %s missing: cluster %s not served (its routes answer 503 when no other cluster is left)",
 				v.CASecret, joinKeys(miss), c.Name)
@@ -71,11 +70,12 @@ func (t *translator) checkVirtualHostSecrets() {
 		if tls == nil {
 			continue
 		}
-		if !t.servable(vh) {
+		cert, ok := t.servable(vh)
+		if !ok {
 			continue
 		}
 		t.secure = append(t.secure, vh)
-		t.certs[tls.SecretRef] = true
+		t.certs[cert] = true
 
 		fb := tls.FallbackCertificate
 		if fb.IsZero() {
@@ -83,7 +83,7 @@ func (t *translator) checkVirtualHostSecrets() {
 		}
 		ok, seen := fallbackOK[fb]
 		if !seen {
-			miss := t.missingKeys(fb, KeyCertificate, KeyPrivateKey)
+			miss := missingKeys(t.secretByKey[fb], KeyCertificate, KeyPrivateKey)
 			ok = len(miss) == 0
 			fallbackOK[fb] = ok
 			if !ok {
@@ -94,22 +94,25 @@ func (t *translator) checkVirtualHostSecrets() {
 			// The model has one fallback certificate (its Options.FallbackCertificate).
 			t.fallback[vh.FQDN] = true
 			t.fallbackCert = fb
-			t.certs[fb] = true
+			t.certs[t.secretByKey[fb]] = true
 		}
 	}
 	slices.SortFunc(t.secure, func(a, b *model.VirtualHost) int { return strings.Compare(a.FQDN, b.FQDN) })
 }
 
-// servable reports whether vh's TLS secrets all have data, noting what is missing.
-func (t *translator) servable(vh *model.VirtualHost) bool {
+// servable reports whether vh's TLS secrets all have data, noting what is missing, and
+// returns its certificate.
+func (t *translator) servable(vh *model.VirtualHost) (*model.Secret, bool) {
 	ok := true
-	need := func(k model.Key, why string, keys ...string) {
-		if miss := t.missingKeys(k, keys...); len(miss) > 0 {
+	need := func(k model.Key, why string, keys ...string) *model.Secret {
+		s := t.secretByKey[k]
+		if miss := missingKeys(s, keys...); len(miss) > 0 {
 			ok = false
 			t.missing.addf("%s: %s missing: HTTPS not served for %s%s", k, joinKeys(miss), vh.FQDN, why)
 		}
+		return s
 	}
-	need(vh.TLS.SecretRef, "", KeyCertificate, KeyPrivateKey)
+	cert := need(vh.TLS.SecretRef, "", KeyCertificate, KeyPrivateKey)
 	if cv := vh.TLS.ClientValidation; cv != nil {
 		if !cv.CASecret.IsZero() {
 			need(cv.CASecret, " (client certificate validation)", KeyCA)
@@ -118,7 +121,7 @@ func (t *translator) servable(vh *model.VirtualHost) bool {
 			need(cv.CRLSecret, " (client certificate revocation list)", KeyCRL)
 		}
 	}
-	return ok
+	return cert, ok
 }
 
 // secret is the SDS secret of a certificate the served filter chains use

@@ -165,7 +165,7 @@ type translator struct {
 	fallback     map[string]bool
 	fallbackCert model.Key
 	// certs are the certificates served over SDS.
-	certs map[model.Key]bool
+	certs map[*model.Secret]bool
 	// missing are the notes for Resources.Missing.
 	missing notes
 }
@@ -177,7 +177,7 @@ func newTranslator(m *model.Model, o Options) *translator {
 		secretByKey: make(map[model.Key]*model.Secret, len(m.Secrets)),
 		dropped:     map[string]bool{},
 		fallback:    map[string]bool{},
-		certs:       map[model.Key]bool{},
+		certs:       make(map[*model.Secret]bool, len(m.Secrets)),
 		missing:     notes{},
 	}
 	for _, s := range m.Secrets {
