@@ -212,7 +212,9 @@ func repeatedField(m proto.Message) protoreflect.Name {
 }
 
 // setVirtualHosts sets the virtual hosts of an assembled route configuration.
-func setVirtualHosts(rc *routev3.RouteConfiguration, vhs []*routev3.VirtualHost) { rc.VirtualHosts = vhs }
+func setVirtualHosts(rc *routev3.RouteConfiguration, vhs []*routev3.VirtualHost) {
+	rc.VirtualHosts = vhs
+}
 
 // routeShell builds a route configuration without virtual hosts.
 func routeShell(name string) func() (*routev3.RouteConfiguration, error) {
