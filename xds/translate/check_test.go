@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -12,7 +13,8 @@ import (
 
 // checkResources checks what every Resources must satisfy: ValidateAll at every depth,
 // references resolved, a consistent go-control-plane snapshot, no deprecated Envoy field,
-// names sorted and hashes for exactly the resources there are.
+// names sorted, and hashes and encodings (exactly cachev3.MarshalResource's bytes, which
+// assembled resources must reproduce) for exactly the resources there are.
 func checkResources(t testing.TB, r *Resources) {
 	t.Helper()
 	if err := Validate(r); err != nil {
@@ -40,12 +42,15 @@ func checkResources(t testing.TB, r *Resources) {
 			if got, want := r.Hashes[typ][names[i]], cachev3.HashResource(b); got != want {
 				t.Errorf("hash of %s %s = %q, want %q", kindOf(typ), names[i], got, want)
 			}
+			if !bytes.Equal(r.Encoded[typ][names[i]], b) {
+				t.Errorf("encoding of %s %s differs from cachev3.MarshalResource", kindOf(typ), names[i])
+			}
 		}
 		if !slices.IsSorted(names) {
 			t.Errorf("%ss are not sorted: %q", kindOf(typ), names)
 		}
-		if len(r.Hashes[typ]) != len(list) {
-			t.Errorf("%d %s hashes for %d resources", len(r.Hashes[typ]), kindOf(typ), len(list))
+		if len(r.Hashes[typ]) != len(list) || len(r.Encoded[typ]) != len(list) {
+			t.Errorf("%d %s hashes and %d encodings for %d resources", len(r.Hashes[typ]), kindOf(typ), len(r.Encoded[typ]), len(list))
 		}
 	}
 	if !slices.IsSorted(r.Missing) {

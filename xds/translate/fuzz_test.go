@@ -106,30 +106,10 @@ func fuzzWorld(b *fuzzBytes) (model.Input, model.Options, map[model.Key]map[stri
 	roots := 1 + b.next()%4
 	children := b.next() % 3
 	for i := range roots {
-		p := fixture.Proxy(fuzzNS, fmt.Sprintf("root%d", i)).
-			FQDN(pick(b, "a.example.com", "b.example.com", "*.example.com", "c.example.com", "d.example.com"))
-		if !b.chance(3) {
-			p.TLSWith(func(tls *contourv1.TLS) { fuzzTLS(b, tls) })
-		}
-		for c := range children {
-			if b.chance(2) {
-				p.Include(fuzzNS, fmt.Sprintf("child%d", c), fixture.Prefix(fmt.Sprintf("/c%d", c)))
-			}
-		}
-		for range 1 + b.next()%3 {
-			p.RouteWith(func(r *contourv1.Route) { fuzzRoute(b, r) })
-		}
-		obj := p.Obj()
-		in.Proxies[model.KeyOf(obj)] = obj
-		in.Roots = append(in.Roots, obj)
+		in.Add(fuzzRoot(b, fmt.Sprintf("root%d", i), children))
 	}
 	for c := range children {
-		p := fixture.Proxy(fuzzNS, fmt.Sprintf("child%d", c))
-		for range 1 + b.next()%3 {
-			p.RouteWith(func(r *contourv1.Route) { fuzzRoute(b, r) })
-		}
-		obj := p.Obj()
-		in.Proxies[model.KeyOf(obj)] = obj
+		in.Add(fuzzChild(b, fmt.Sprintf("child%d", c)))
 	}
 
 	web := fixture.Service(fuzzNS, "web", 80, 443)
@@ -149,6 +129,34 @@ func fuzzWorld(b *fuzzBytes) (model.Input, model.Options, map[model.Key]map[stri
 	}
 	mopts.DisablePermitInsecure = b.chance(4)
 	return in, mopts, data
+}
+
+// fuzzRoot is a root for one of five fqdns, TLS or not, including some of the children
+// child0…child<children-1>, with up to 3 routes.
+func fuzzRoot(b *fuzzBytes, name string, children int) *contourv1.HTTPProxy {
+	p := fixture.Proxy(fuzzNS, name).
+		FQDN(pick(b, "a.example.com", "b.example.com", "*.example.com", "c.example.com", "d.example.com"))
+	if !b.chance(3) {
+		p.TLSWith(func(tls *contourv1.TLS) { fuzzTLS(b, tls) })
+	}
+	for c := range children {
+		if b.chance(2) {
+			p.Include(fuzzNS, fmt.Sprintf("child%d", c), fixture.Prefix(fmt.Sprintf("/c%d", c)))
+		}
+	}
+	for range 1 + b.next()%3 {
+		p.RouteWith(func(r *contourv1.Route) { fuzzRoute(b, r) })
+	}
+	return p.Obj()
+}
+
+// fuzzChild is an included proxy with up to 3 routes.
+func fuzzChild(b *fuzzBytes, name string) *contourv1.HTTPProxy {
+	p := fixture.Proxy(fuzzNS, name)
+	for range 1 + b.next()%3 {
+		p.RouteWith(func(r *contourv1.Route) { fuzzRoute(b, r) })
+	}
+	return p.Obj()
 }
 
 func fuzzTLS(b *fuzzBytes, tls *contourv1.TLS) {
