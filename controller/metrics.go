@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/projectwarden/warden/policy"
 )
 
 type metrics struct {
@@ -49,11 +47,8 @@ func (m *metrics) observeRebuild(full bool, d time.Duration, accepted int) {
 	m.accepted.Set(float64(accepted))
 }
 
-func (m *metrics) observeStates(states map[string]string) {
-	counts := map[string]int{policy.StatusValid: 0, policy.StatusInvalid: 0, policy.StatusOrphaned: 0}
-	for _, s := range states {
-		counts[s]++
-	}
+// observeStates sets the gauge of proxies by currentStatus from counts (see stateCounts).
+func (m *metrics) observeStates(counts map[string]int) {
 	for s, n := range counts {
 		m.states.WithLabelValues(s).Set(float64(n))
 	}

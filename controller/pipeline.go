@@ -5,24 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/projectwarden/warden/controller/model"
 	"github.com/projectwarden/warden/policy"
 )
 
-// DefaultCoalesce is how long the pipeline waits after a change for more changes before it
-// rebuilds: bursts (a kubectl apply of many objects) become one rebuild.
+// DefaultCoalesce is the quiet time the pipeline keeps after a rebuild before the next one:
+// during a burst (a kubectl apply of many objects, a bulk create) changes that arrive
+// within it become one rebuild. A change that finds the pipeline idle is rebuilt at once.
 const DefaultCoalesce = 20 * time.Millisecond
 
 // Publisher receives every new model. It must not modify it.
@@ -34,39 +33,47 @@ type Publisher interface {
 type Options struct {
 	// Model settings (permitInsecure, fallback certificate).
 	Model model.Options
-	// Coalesce is the wait after a change before rebuilding. Default DefaultCoalesce.
+	// Coalesce is the quiet time after a rebuild during which changes wait to be batched.
+	// Default DefaultCoalesce.
 	Coalesce time.Duration
+	// Verdicts, if set, judges proxies (shared with the status writer, so that a proxy is
+	// judged once per change). Default: the Decider's Judge, uncached.
+	Verdicts *Verdicts
 	// Registerer receives the pipeline's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
 
-// Pipeline keeps the accepted set and the routing model current.
+// Pipeline keeps the accepted set and the routing model current. Its model input is kept up
+// to date one object at a time (Enqueue, Touch and the informer handlers of Watch), so that
+// the work of a rebuild is proportional to what changed, not to the cluster.
 type Pipeline struct {
 	d       *policy.Decider
-	cache   client.Reader // informer cache: Services, EndpointSlices
 	secrets client.Reader // reads Secret data of referenced certificates
 	pub     Publisher
 	opts    Options
 	metrics *metrics
+	judgeFn func(ctx context.Context, k policy.Key) (*policy.Verdict, error)
 
-	mu       sync.Mutex
-	pending  map[policy.Key]bool // proxies to re-judge
-	services map[model.Key]bool  // Services whose endpoints changed
-	secretsC map[model.Key]bool  // Secrets that changed
-	all      bool                // rebuild everything
-	changes  *Changes
-	wake     chan struct{}
+	mu      sync.Mutex
+	work    work
+	wake    chan struct{}
+	watched []toolscache.ResourceEventHandlerRegistration // Watch's handlers
+
+	published     chan struct{} // closed after the first successful publication
+	publishedOnce sync.Once
 
 	// Owned by the run loop.
-	accepted map[policy.Key]*contourv1.HTTPProxy
-	states   map[string]string // "ns/name" -> currentStatus, for metrics
-	model    *model.Model
-	data     map[model.Key]map[string][]byte // Secret data by key
+	in         model.Input                                   // the accepted set and what it references
+	roots      map[string]map[model.Key]*contourv1.HTTPProxy // accepted roots by lower-cased fqdn
+	sliceOwner map[model.Key]model.Key                       // EndpointSlice -> the Service it is filed under
+	states     stateCounts
+	model      *model.Model
+	data       map[model.Key]map[string][]byte // Secret data by key
 }
 
-// New returns a Pipeline. cache serves Services and EndpointSlices; secrets reads the data
-// of Secrets the model references (Warden watches only Secret metadata).
-func New(d *policy.Decider, cache, secrets client.Reader, pub Publisher, o Options) (*Pipeline, error) {
+// New returns a Pipeline. secrets reads the data of Secrets the model references (Warden
+// watches only Secret metadata). Call Watch before Start.
+func New(d *policy.Decider, secrets client.Reader, pub Publisher, o Options) (*Pipeline, error) {
 	if o.Coalesce <= 0 {
 		o.Coalesce = DefaultCoalesce
 	}
@@ -74,38 +81,42 @@ func New(d *policy.Decider, cache, secrets client.Reader, pub Publisher, o Optio
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{d: d, cache: cache, secrets: secrets, pub: pub, opts: o, metrics: m,
-		pending: map[policy.Key]bool{}, services: map[model.Key]bool{}, secretsC: map[model.Key]bool{},
-		changes: NewChanges(d), wake: make(chan struct{}, 1), all: true,
-		accepted: map[policy.Key]*contourv1.HTTPProxy{}, states: map[string]string{}, data: map[model.Key]map[string][]byte{}}, nil
+	p := &Pipeline{d: d, secrets: secrets, pub: pub, opts: o, metrics: m, judgeFn: d.Judge,
+		work: newWork(), wake: make(chan struct{}, 1), published: make(chan struct{}),
+		in: model.NewInput(), roots: map[string]map[model.Key]*contourv1.HTTPProxy{},
+		sliceOwner: map[model.Key]model.Key{}, states: newStateCounts(), data: map[model.Key]map[string][]byte{}}
+	p.work.all = true
+	if o.Verdicts != nil {
+		p.judgeFn = o.Verdicts.Judge
+	}
+	return p, nil
 }
 
-// OnApplied is the watch feed's callback: the Decider has seen a change of (kind, k).
-func (p *Pipeline) OnApplied(kind string, k policy.Key) {
+// Enqueue asks for the proxy k to be judged again and the vhosts it belongs to rebuilt:
+// the caller learnt that a change may have altered its verdict (see Changes).
+func (p *Pipeline) Enqueue(k policy.Key) {
 	p.mu.Lock()
-	switch kind {
-	case "Namespace", "DelegationPolicy":
-		p.all = true
-	case policy.KindSecret:
-		p.secretsC[model.Key{Namespace: k.Namespace, Name: k.Name}] = true
-		fallthrough
-	default:
-		for _, x := range p.changes.Affected(kind, k) {
-			p.pending[x] = true
-		}
-	}
+	p.work.proxies[k] = true
 	p.mu.Unlock()
 	p.poke()
 }
 
-// OnEndpointSlice records that a Service's endpoints changed.
-func (p *Pipeline) OnEndpointSlice(s *discoveryv1.EndpointSlice) {
-	name := s.Labels[discoveryv1.LabelServiceName]
-	if name == "" {
-		return
-	}
+// Touch tells the pipeline that the stored proxy k changed in a way that alters neither its
+// verdict nor its spec (a status write): the pipeline takes the new object in place of the
+// one it holds, so that the informer's old copy is not kept alive, without rebuilding.
+func (p *Pipeline) Touch(k policy.Key) {
 	p.mu.Lock()
-	p.services[model.Key{Namespace: s.Namespace, Name: name}] = true
+	p.work.touched[k] = true
+	p.mu.Unlock()
+	p.poke()
+}
+
+// ResyncAll asks for every stored proxy to be judged again and the model rebuilt from
+// scratch: after a change whose effects cannot be told (a Namespace's labels, an admin
+// policy). The context is unused; it matches status.Writer's.
+func (p *Pipeline) ResyncAll(context.Context) {
+	p.mu.Lock()
+	p.work.all = true
 	p.mu.Unlock()
 	p.poke()
 }
@@ -120,113 +131,109 @@ func (p *Pipeline) poke() {
 // NeedLeaderElection is false: every replica serves xDS.
 func (p *Pipeline) NeedLeaderElection() bool { return false }
 
-// Start rebuilds after every burst of changes until ctx ends. The first build happens at
-// once (the caller starts it after the informers have synced).
+// Published is closed once the first model has been published: from then on the
+// Publisher's consumers hold a complete configuration.
+func (p *Pipeline) Published() <-chan struct{} { return p.published }
+
+// Start rebuilds after changes until ctx ends. The first build happens once the handlers
+// of Watch have seen every object (the caller starts Start after the Decider has synced).
+//
+// A change that finds the pipeline idle (no rebuild during the last Coalesce) is rebuilt
+// at once; changes that arrive while a rebuild runs, or within Coalesce after it, wait
+// until Coalesce has passed since that rebuild ended, and are rebuilt together.
 func (p *Pipeline) Start(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("pipeline")
+	if !p.waitWatched(ctx) {
+		return nil
+	}
+	var quietUntil time.Time
 	for {
-		if err := p.rebuild(ctx); err != nil {
+		did, err := p.rebuild(ctx)
+		if err != nil {
 			log.Error(err, "Rebuilding the routing model failed; the previous one stays published")
+		}
+		if did {
+			quietUntil = time.Now().Add(p.opts.Coalesce)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.wake:
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(p.opts.Coalesce):
+		if wait := time.Until(quietUntil); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
 	}
+}
+
+// waitWatched waits until the informer handlers of Watch have seen every object.
+func (p *Pipeline) waitWatched(ctx context.Context) bool {
+	p.mu.Lock()
+	regs := p.watched
+	p.mu.Unlock()
+	for _, r := range regs {
+		select {
+		case <-r.HasSyncedChecker().Done():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // take returns and clears the pending work.
-func (p *Pipeline) take() (all bool, proxies []policy.Key, services, secrets []model.Key) {
+func (p *Pipeline) take() work {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	all = p.all
-	for k := range p.pending {
-		proxies = append(proxies, k)
-	}
-	for k := range p.services {
-		services = append(services, k)
-	}
-	for k := range p.secretsC {
-		secrets = append(secrets, k)
-	}
-	p.all, p.pending, p.services, p.secretsC = false, map[policy.Key]bool{}, map[model.Key]bool{}, map[model.Key]bool{}
-	return all, proxies, services, secrets
+	w := p.work
+	p.work = newWork()
+	return w
 }
 
-func (p *Pipeline) rebuild(ctx context.Context) error {
-	all, proxies, services, secrets := p.take()
-	if !all && len(proxies) == 0 && len(services) == 0 && len(secrets) == 0 && p.model != nil {
-		return nil
+// rebuild brings the model up to date with the pending work and publishes it. It reports
+// whether it rebuilt anything.
+func (p *Pipeline) rebuild(ctx context.Context) (bool, error) {
+	w := p.take()
+	full := w.all || p.model == nil
+	if !full && w.empty() {
+		return false, nil
 	}
 	start := time.Now()
-	if all {
-		proxies = p.d.Inventory().ProxyKeys()
-		p.accepted = map[policy.Key]*contourv1.HTTPProxy{}
-		p.states = map[string]string{}
-	}
-	fqdns, err := p.judge(ctx, proxies)
-	if err != nil {
-		return err
-	}
-	for _, s := range secrets {
-		delete(p.data, s)
-		fqdns.Insert(p.indexed(func(ix model.Index) []string { return ix.SecretToFQDNs[s] })...)
-	}
-	in, err := p.input(ctx)
-	if err != nil {
-		return err
-	}
-	full := all || p.model == nil
+	fqdns, endpoints := p.applyObjects(w)
+	proxies := keys(w.proxies)
 	if full {
-		p.model = model.Build(in, p.opts.Model)
+		proxies = p.d.Inventory().ProxyKeys()
+		p.resetAccepted()
+	}
+	judged, err := p.judge(ctx, proxies)
+	if err != nil {
+		return false, err
+	}
+	fqdns = fqdns.Union(judged)
+	p.applyTouched(w.touched, w.proxies)
+	if !full && fqdns.Len() == 0 && len(endpoints) == 0 {
+		return false, nil // nothing the model shows changed
+	}
+	if full {
+		p.model = model.Build(p.fullInput(), p.opts.Model)
 	} else {
-		p.model.Rebuild(in, p.opts.Model, sets.List(fqdns)...)
-		p.model.RefreshEndpoints(in, services...)
+		p.model.Rebuild(p.inputFor(fqdns), p.opts.Model, sets.List(fqdns)...)
+		p.model.RefreshEndpoints(p.in, endpoints...)
 	}
 	if err := p.fillSecrets(ctx); err != nil {
-		return err
+		return true, err
 	}
-	p.metrics.observeRebuild(full, time.Since(start), len(p.accepted))
-	p.metrics.observeStates(p.states)
+	p.metrics.observeRebuild(full, time.Since(start), len(p.in.Proxies))
+	p.metrics.observeStates(p.states.counts)
 	if err := p.pub.Publish(ctx, p.model); err != nil {
-		return fmt.Errorf("publishing: %w", err)
+		return true, fmt.Errorf("publishing: %w", err)
 	}
-	return nil
-}
-
-// judge re-judges proxies, updates the accepted set, and returns the fqdns to rebuild.
-func (p *Pipeline) judge(ctx context.Context, proxies []policy.Key) (sets.Set[string], error) {
-	verdicts, err := p.judgeAll(ctx, proxies)
-	if err != nil {
-		return nil, err
-	}
-	fqdns := sets.New[string]()
-	for i, k := range proxies {
-		mk := model.Key{Namespace: k.Namespace, Name: k.Name}
-		fqdns.Insert(p.indexed(func(ix model.Index) []string { return ix.ProxyToFQDNs[mk] })...)
-		v := verdicts[i]
-		obj := p.d.Inventory().Proxy(k)
-		if v != nil && obj != nil {
-			p.states[k.String()] = v.Status.CurrentStatus
-		} else {
-			delete(p.states, k.String())
-		}
-		if v == nil || obj == nil || !v.Accepted() {
-			delete(p.accepted, k)
-			continue
-		}
-		p.accepted[k] = obj
-		if vh := obj.Spec.VirtualHost; vh != nil {
-			fqdns.Insert(strings.ToLower(vh.Fqdn))
-		}
-	}
-	return fqdns, nil
+	p.publishedOnce.Do(func() { close(p.published) })
+	return true, nil
 }
 
 // judgeAll judges proxies on every core: the Decider is safe for concurrent use, and a
@@ -237,18 +244,16 @@ func (p *Pipeline) judgeAll(ctx context.Context, proxies []policy.Key) ([]*polic
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := w; i < len(proxies); i += workers {
-				v, err := p.d.Judge(ctx, proxies[i])
+				v, err := p.judgeFn(ctx, proxies[i])
 				if err != nil {
 					errs[w] = err
 					return
 				}
 				out[i] = v
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)
@@ -261,58 +266,10 @@ func (p *Pipeline) indexed(f func(model.Index) []string) []string {
 	return f(p.model.Index)
 }
 
-// input assembles the model's input from the accepted set and the informer cache.
-func (p *Pipeline) input(ctx context.Context) (model.Input, error) {
-	in := model.NewInput()
-	for _, obj := range p.accepted {
-		in.Add(obj)
+func keys[K comparable](m map[K]bool) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	// The model only reads these: list the informer's objects without copying them (a copy
-	// of every Service and EndpointSlice per rebuild dominated rebuild time at scale).
-	var svcs corev1.ServiceList
-	if err := p.cache.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
-		return in, fmt.Errorf("listing Services: %w", err)
-	}
-	for i := range svcs.Items {
-		in.Add(&svcs.Items[i])
-	}
-	var slices discoveryv1.EndpointSliceList
-	if err := p.cache.List(ctx, &slices, client.UnsafeDisableDeepCopy); err != nil {
-		return in, fmt.Errorf("listing EndpointSlices: %w", err)
-	}
-	for i := range slices.Items {
-		in.Add(&slices.Items[i])
-	}
-	for _, k := range p.d.Inventory().SecretKeys() {
-		in.Secrets.Insert(model.Key{Namespace: k.Namespace, Name: k.Name})
-	}
-	return in, nil
-}
-
-// fillSecrets reads the data of every Secret the model references that it has not read
-// since the Secret last changed: one List per namespace with missing data, not one Get per
-// Secret (a thousand TLS vhosts after a restart).
-func (p *Pipeline) fillSecrets(ctx context.Context) error {
-	missing := map[string]bool{}
-	for _, s := range p.model.Secrets {
-		if _, ok := p.data[s.Name]; !ok {
-			missing[s.Name.Namespace] = true
-		}
-	}
-	for ns := range missing {
-		var list corev1.SecretList
-		if err := p.secrets.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("reading Secrets in %s: %w", ns, err)
-		}
-		for i := range list.Items {
-			k := model.KeyOf(&list.Items[i])
-			if p.model.Index.SecretToFQDNs[k] != nil {
-				p.data[k] = list.Items[i].Data
-			}
-		}
-	}
-	for _, s := range p.model.Secrets {
-		s.Data = p.data[s.Name]
-	}
-	return nil
+	return out
 }

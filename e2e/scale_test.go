@@ -240,7 +240,10 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 // ADS client. It reports the time from the last create to final status everywhere and to a
 // complete xDS configuration, the latency of one route change, the time a restarted Warden
 // takes to serve a new client, Warden's peak RSS and the creation rate. Targets (issue 4/5)
-// are logged, not enforced. Run with -benchtime=1x; WARDEN_SCALE_DIR keeps Warden's logs.
+// are logged, not enforced. Run with -benchtime=1x; WARDEN_SCALE_DIR keeps Warden's logs;
+// WARDEN_SCALE_PPROF=1 also saves CPU profiles of the creates (until status and xDS settle)
+// and of the restart, and heap profiles after the creates and once settled, in that
+// directory (see scaleProfiler).
 func BenchmarkScale(b *testing.B) {
 	for b.Loop() {
 		runScale(b)
@@ -285,6 +288,8 @@ func runScale(b *testing.B) {
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"),
 		"--xds-address", xdsAddr, "--xds-insecure"}
+	prof := newScaleProfiler(b, dir)
+	args = append(args, prof.args()...)
 	logPath := filepath.Join(dir, "warden.log")
 	_ = os.Remove(logPath)
 	w := startWardenProc(b, bin, args, logPath)
@@ -332,10 +337,12 @@ func runScale(b *testing.B) {
 	b.Logf("created %d namespaces and %d Secrets/Services/EndpointSlices/delegation in %s", len(namespaces), len(setup), setupTime.Round(time.Millisecond))
 
 	start := time.Now()
+	stopCPU := prof.cpu(ctx, "creates")
 	if err := createAll(ctx, fast, proxies, 16); err != nil {
 		b.Fatal(err)
 	}
 	lastCreate := time.Now()
+	prof.heap(ctx, "after-creates")
 	populate := lastCreate.Sub(start)
 	rate := float64(len(proxies)) / populate.Seconds()
 	b.Logf("created %d HTTPProxies (children, then roots) through the webhooks in %s (%.0f/s); everything in %s",
@@ -356,6 +363,8 @@ func runScale(b *testing.B) {
 		xdsSecs = waitComplete(ctx, b, ads, lastCreate, "first client")
 	}()
 	wg.Wait()
+	stopCPU()
+	prof.heap(ctx, "settled")
 	b.Logf("warden CPU after status and xDS settled: %.1f s", cpuSeconds(w.cmd.Process.Pid))
 	logMetrics(ctx, b, ca.PEM, url, "after the scale-up")
 
@@ -396,6 +405,7 @@ func runScale(b *testing.B) {
 	restartAt := time.Now()
 	w2 := startWardenProc(b, bin, args, logPath)
 	b.Cleanup(func() { _ = w2.stop() })
+	stopCPU = prof.cpu(ctx, "restart")
 	for {
 		conn, err := net.DialTimeout("tcp", xdsAddr, time.Second)
 		if err == nil {
@@ -417,6 +427,7 @@ func runScale(b *testing.B) {
 	connected := time.Now()
 	go func() { _ = ads2.Run(ads2Ctx) }()
 	restartSecs := waitComplete(ctx, b, ads2, connected, "new client after restart")
+	stopCPU()
 	b.Logf("restart: port accepting %s after exec, client connected %s later, complete config %.3f s after connecting (%.3f s after exec)",
 		accepting.Sub(restartAt).Round(time.Millisecond), connected.Sub(accepting).Round(time.Millisecond), restartSecs,
 		time.Since(restartAt).Seconds())

@@ -5,6 +5,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,8 +32,9 @@ import (
 type Options struct {
 	// Config is warden.yaml. Required.
 	Config *config.Config
-	// REST connects to the API server. Required. Its QPS and Burst bound Warden's own
-	// requests (status writes, live reads before a denial); the caller sets them.
+	// REST connects to the API server. Required. Its QPS and Burst, if QPS is positive,
+	// bound Warden's own requests (status writes, live reads before a denial); the caller
+	// sets them (`warden serve` disables the client-side limit by default).
 	REST *rest.Config
 	// Server configures the HTTPS server; Handlers, Ready and Registry are filled in by Run.
 	Server server.Options
@@ -40,6 +42,9 @@ type Options struct {
 	WebhookTimeout time.Duration
 	// WriteStatus enables the status writer. Default false (admission only).
 	WriteStatus bool
+	// StatusWorkers is how many status writes may be in flight at once. Default
+	// DefaultStatusWorkers.
+	StatusWorkers int
 	// LeaderElection makes replicas elect one status writer through a Lease named
 	// "warden-status" in LeaderElectionNamespace. Without it every replica with
 	// WriteStatus writes (fine for one replica).
@@ -49,6 +54,10 @@ type Options struct {
 	XDS *XDSOptions
 	// Logger is the root logger. Default: discard.
 	Logger logr.Logger
+	// PprofBindAddress, if set, serves net/http/pprof over plain HTTP on that address
+	// (controller-runtime's manager.Options.PprofBindAddress). Empty: none. For profiling
+	// only; bind it to loopback.
+	PprofBindAddress string
 	// Started, if set, receives the server once it listens (tests and `make run` use it to
 	// learn the address).
 	Started func(*server.Server)
@@ -74,6 +83,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:                        log,
 		Metrics:                       metricsserver.Options{BindAddress: "0"}, // served on the HTTPS server
 		HealthProbeBindAddress:        "0",
+		PprofBindAddress:              o.PprofBindAddress,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              "warden-status",
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
@@ -94,28 +104,25 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("creating API client: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	var queue *statusQueue // set before the feed starts delivering events
-	var pipeline *controller.Pipeline
-	feed := watch.New(mgr.GetCache(), d, watch.Options{OnApplied: func(kind string, k policy.Key) {
-		if queue != nil {
-			queue.onApplied(ctx, kind, k)
-		}
-		if pipeline != nil {
-			pipeline.OnApplied(kind, k)
-		}
-	}})
-	if o.WriteStatus {
-		// Status writes are I/O bound (tens of ms each on a loaded API server): many workers,
-		// bounded by the client's QPS.
-		writer := status.NewWriter(d.Judge, mgr.GetCache(), status.Options{Client: live, Synced: feed.WaitForSync, Registerer: reg, Workers: 32})
-		if err := mgr.Add(writer); err != nil {
-			return err
-		}
-		queue = newStatusQueue(d, writer)
+	verdicts := controller.NewVerdicts(d.Judge)
+	if err := registerVerdictMetrics(reg, verdicts); err != nil {
+		return err
 	}
+	// The dispatcher's writer and pipeline are set before the feed starts delivering events.
+	disp := newDispatcher(d, verdicts)
+	feed := watch.New(mgr.GetCache(), d, watch.Options{OnApplied: func(kind string, k policy.Key) {
+		disp.onApplied(ctx, kind, k)
+	}})
 	var debugXDS http.Handler
 	if o.XDS != nil {
-		if pipeline, debugXDS, err = startXDS(ctx, mgr, d, feed, live, reg, o, log); err != nil {
+		if disp.pipeline, debugXDS, err = startXDS(ctx, mgr, d, feed, live, reg, verdicts, o, log); err != nil {
+			return err
+		}
+	}
+	if o.WriteStatus {
+		disp.writer = status.NewWriter(verdicts.Judge, mgr.GetCache(), status.Options{
+			Client: live, Synced: statusSynced(feed, disp.pipeline), Registerer: reg, Workers: cmp.Or(o.StatusWorkers, DefaultStatusWorkers)})
+		if err := mgr.Add(disp.writer); err != nil {
 			return err
 		}
 	}
@@ -123,10 +130,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(manager.RunnableFunc(srv.Run)); err != nil { // every replica serves
+	if err := mgr.Add(everyReplica(srv.Run)); err != nil {
 		return err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		return watchPolicyGeneration(ctx, d.Engine(), metrics)
 	})); err != nil {
 		return err
@@ -139,6 +146,71 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("Serving", "address", srv.Addr().String(), "writeStatus", o.WriteStatus, "leaderElection", o.LeaderElection)
 	return mgr.Start(ctx)
+}
+
+// DefaultStatusWorkers is how many status writes may be in flight at once by default.
+// Their rate is bounded by this and by the API server's answers rather than by a
+// client-side token bucket: when the API server slows down, so do the writes. Writes are
+// I/O bound (tens of ms each on a loaded API server), hence many workers.
+const DefaultStatusWorkers = 32
+
+// firstBuildWait bounds how long a new status leader waits for the routing pipeline's
+// first build before it re-syncs every status (see statusSynced).
+const firstBuildWait = 30 * time.Second
+
+// statusSynced is the status writer's Options.Synced: the feed has synced and, with xDS,
+// the pipeline has published its first model (or firstBuildWait has passed). The first
+// build judges every proxy; the writer's re-sync of every proxy then finds the verdicts
+// remembered instead of judging the same proxies at the same time, and after a restart
+// the cores go to the configuration Envoys wait for first. The statuses the previous
+// leader wrote stay in place meanwhile.
+func statusSynced(feed *watch.Feed, p *controller.Pipeline) func(ctx context.Context) bool {
+	return func(ctx context.Context) bool {
+		if !feed.WaitForSync(ctx) {
+			return false
+		}
+		if p == nil {
+			return true
+		}
+		t := time.NewTimer(firstBuildWait)
+		defer t.Stop()
+		select {
+		case <-p.Published():
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+		return true
+	}
+}
+
+// everyReplica is a runnable that runs on every replica, leader or not. (A bare
+// manager.RunnableFunc runs only on the leader when leader election is on.)
+type everyReplica func(ctx context.Context) error
+
+// Start runs the function.
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+
+// NeedLeaderElection is false.
+func (f everyReplica) NeedLeaderElection() bool { return false }
+
+// registerVerdictMetrics exports how many judgements the shared verdict cache made and
+// how many it saved.
+func registerVerdictMetrics(reg prometheus.Registerer, v *controller.Verdicts) error {
+	judged := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_verdicts_judged_total",
+		Help: "HTTPProxy judgements (Rego evaluations) made for the status writer and the routing pipeline.",
+	}, func() float64 { j, _ := v.Stats(); return float64(j) })
+	hits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "warden_verdicts_cache_hits_total",
+		Help: "HTTPProxy verdicts the status writer and the routing pipeline took from the shared cache instead of judging.",
+	}, func() float64 { _, h := v.Stats(); return float64(h) })
+	for _, c := range []prometheus.Collector{judged, hits} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registering verdict metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func newServer(o Options, d *policy.Decider, feed *watch.Feed, live client.Client, reg *prometheus.Registry, log logr.Logger, debugXDS http.Handler) (*server.Server, *webhook.Metrics, error) {

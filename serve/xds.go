@@ -2,14 +2,11 @@ package serve
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -34,8 +31,9 @@ type XDSOptions struct {
 
 // startXDS adds the routing pipeline and the xDS server to mgr; both run on every replica.
 // The pipeline's first build waits until the informers have synced, so an Envoy is never
-// served a configuration built from a partial view of the cluster.
-func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed *watch.Feed, live client.Client, reg prometheus.Registerer, o Options, log logr.Logger) (p *controller.Pipeline, debugXDS http.Handler, err error) {
+// served a configuration built from a partial view of the cluster; and the xDS server
+// starts serving only once that first configuration is published (see serveWhenPublished).
+func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed *watch.Feed, live client.Client, reg prometheus.Registerer, verdicts *controller.Verdicts, o Options, log logr.Logger) (p *controller.Pipeline, debugXDS http.Handler, err error) {
 	snapshots := xds.NewCache(log.WithName("xds"))
 	settings := o.Config.PolicySettings()
 	mo := model.Options{DisablePermitInsecure: settings.DisablePermitInsecure}
@@ -52,25 +50,11 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	if err := pub.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
 	}
-	p, err = controller.New(d, mgr.GetCache(), live, pub, controller.Options{Model: mo, Registerer: reg})
+	p, err = controller.New(d, live, pub, controller.Options{Model: mo, Registerer: reg, Verdicts: verdicts})
 	if err != nil {
 		return nil, nil, err
 	}
-	inf, err := mgr.GetCache().GetInformer(ctx, &discoveryv1.EndpointSlice{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("watching EndpointSlices: %w", err)
-	}
-	onSlice := func(obj any) {
-		if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
-			p.OnEndpointSlice(s)
-		}
-	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: onSlice, UpdateFunc: func(_, n any) { onSlice(n) }, DeleteFunc: onSlice,
-	}); err != nil {
+	if err := p.Watch(ctx, mgr.GetCache()); err != nil {
 		return nil, nil, err
 	}
 	srv, err := xdsserver.New(snapshots, callbacks.Funcs(), o.XDS.Server)
@@ -80,13 +64,28 @@ func startXDS(ctx context.Context, mgr manager.Manager, d *policy.Decider, feed 
 	if o.XDS.Started != nil {
 		o.XDS.Started(srv)
 	}
-	if err := mgr.Add(srv); err != nil {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error { return serveWhenPublished(ctx, p, srv) })); err != nil {
 		return nil, nil, err
 	}
-	return p, debugXDS, mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	return p, debugXDS, mgr.Add(everyReplica(func(ctx context.Context) error {
 		if !feed.WaitForSync(ctx) {
 			return nil
 		}
 		return p.Start(ctx)
 	}))
+}
+
+// serveWhenPublished serves xDS once the pipeline has published its first configuration.
+// Until then the listening socket is bound (New binds it) but connections are not taken
+// up: an Envoy that connects early waits in the listen queue and then receives the whole
+// configuration at once, rather than holding an open stream with nothing to serve; an
+// Envoy keeps its last configuration, and retries, while it cannot reach a control plane.
+func serveWhenPublished(ctx context.Context, p *controller.Pipeline, srv *xdsserver.Server) error {
+	select {
+	case <-p.Published():
+	case <-ctx.Done():
+		return nil
+	}
+	logr.FromContextOrDiscard(ctx).Info("first configuration published: serving xDS")
+	return srv.Run(ctx)
 }

@@ -31,6 +31,7 @@ type serveFlags struct {
 	leaderNS       string
 	qps            float32
 	burst          int
+	statusWorkers  int
 	xdsAddress     string
 	xdsCA          string
 	xdsCert        string
@@ -38,6 +39,7 @@ type serveFlags struct {
 	xdsInsecure    bool
 	httpPort       uint32
 	httpsPort      uint32
+	pprofAddress   string
 }
 
 func newServeCommand() *cobra.Command {
@@ -64,10 +66,16 @@ The serving certificate and key are re-read when the files change.`,
 	fl.BoolVar(&f.writeStatus, "write-status", true, "write HTTPProxy status (only the leader writes when --leader-elect)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one status writer among replicas (Lease warden-status)")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
-	// Status writes are skipped when unchanged and coalesced, so the rate is bounded by real
-	// changes; 5 QPS (client-go's default) is what made Contour take minutes at scale.
-	fl.Float32Var(&f.qps, "kube-api-qps", 200, "sustained requests per second to the API server (status writes, live reads)")
-	fl.IntVar(&f.burst, "kube-api-burst", 400, "burst of requests to the API server")
+	// No client-side token bucket by default, as controller-runtime's own config loader
+	// does: the API server protects itself with priority and fairness (it queues, then
+	// answers 429, which client-go retries), and Warden bounds its own load by concurrency,
+	// not rate: at most --status-workers status writes are in flight, so when the API server
+	// slows down, so do the writes. A token bucket only adds waiting when the API server
+	// has room: 200/s made the 9,000 status writes of a 5,000-HTTPProxy bulk create take 45 s
+	// (5 QPS, client-go's default, is what made Contour take minutes at scale).
+	fl.Float32Var(&f.qps, "kube-api-qps", -1, "client-side limit of requests per second to the API server (status writes, live reads); negative: none, rely on the API server's priority and fairness")
+	fl.IntVar(&f.burst, "kube-api-burst", 400, "burst of requests to the API server, when --kube-api-qps is positive")
+	fl.IntVar(&f.statusWorkers, "status-workers", serve.DefaultStatusWorkers, "status writes in flight at once: the bound on Warden's write load on the API server")
 	fl.StringVar(&f.xdsAddress, "xds-address", "0.0.0.0:8001", "address of the xDS (ADS) gRPC server; empty disables xDS")
 	fl.StringVar(&f.xdsCA, "xds-ca-file", "/xds-certs/ca.crt", "CA that signs Envoy client certificates (cert-manager's ca.crt), re-read on change")
 	fl.StringVar(&f.xdsCert, "xds-cert-file", "/xds-certs/tls.crt", "xDS server certificate, re-read on change")
@@ -75,6 +83,9 @@ The serving certificate and key are re-read when the files change.`,
 	fl.BoolVar(&f.xdsInsecure, "xds-insecure", false, "serve xDS without TLS: for local use only, never in a cluster")
 	fl.Uint32Var(&f.httpPort, "envoy-http-port", 8080, "Envoy's HTTP listener port (ingress_http)")
 	fl.Uint32Var(&f.httpsPort, "envoy-https-port", 8443, "Envoy's HTTPS listener port (ingress_https)")
+	// Off by default: profiles expose internals and cost CPU while taken. For measuring
+	// (BenchmarkScale's WARDEN_SCALE_PPROF) and for debugging a live replica.
+	fl.StringVar(&f.pprofAddress, "pprof-bind-address", "", "address of a plain-HTTP net/http/pprof server (e.g. 127.0.0.1:6060); empty (default) serves none")
 	return cmd
 }
 
@@ -110,12 +121,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Config:                  cfg,
 		REST:                    rest,
 		WriteStatus:             f.writeStatus,
+		StatusWorkers:           f.statusWorkers,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionNamespace: f.leaderNS,
 		Server: server.Options{
 			BindAddress: f.bindAddress, Port: f.port, CertFile: f.certFile, KeyFile: f.keyFile,
 		},
-		WebhookTimeout: f.webhookTimeout,
-		Logger:         logger,
+		WebhookTimeout:   f.webhookTimeout,
+		Logger:           logger,
+		PprofBindAddress: f.pprofAddress,
 	})
 }
