@@ -39,13 +39,20 @@ const (
 // isTLS reports whether Envoy speaks TLS to upstreams of protocol p.
 func isTLS(p model.Protocol) bool { return p == model.ProtocolTLS || p == model.ProtocolH2 }
 
-// upstreamCA is the CA bundle that c's TLS context inlines (see upstreamTLS), nil when it
-// inlines none: with the options and c itself, all a cluster's translation depends on.
-func (t *translator) upstreamCA(c *model.Cluster) []byte {
+// upstreamCAKey is the Secret whose CA bundle c's TLS context inlines (see upstreamTLS),
+// zero when it inlines none: with the options, c and that bundle are all a cluster's
+// translation depends on.
+func upstreamCAKey(c *model.Cluster) model.Key {
 	if v := c.UpstreamValidation; v != nil && isTLS(c.Protocol) {
-		if s := t.secretByKey[v.CASecret]; s != nil {
-			return s.Data[KeyCA]
-		}
+		return v.CASecret
+	}
+	return model.Key{}
+}
+
+// caData is the CA bundle of the Secret k (nil when it has none).
+func (t *translator) caData(k model.Key) []byte {
+	if s := t.secretByKey[k]; s != nil {
+		return s.Data[KeyCA]
 	}
 	return nil
 }

@@ -79,12 +79,13 @@ type piece[T validator] struct {
 	encoding
 }
 
-// clusterEntry is a served cluster's translation and the CA bundle it inlines (nil when
-// none): the bundle comes from Secret data, so it is compared by content.
+// clusterEntry is a served cluster's translation, with the CA bundle it inlines and the
+// Secret that bundle comes from (zero when none): Secret data is compared by content.
 type clusterEntry struct {
-	c   *model.Cluster
-	ca  []byte
-	res *piece[*clusterv3.Cluster]
+	c     *model.Cluster
+	caKey model.Key
+	ca    []byte
+	res   *piece[*clusterv3.Cluster]
 }
 
 // endpointsEntry is a used ClusterLoadAssignment's translation.
@@ -103,17 +104,21 @@ type vhostEntry struct {
 	https    *piece[*routev3.RouteConfiguration]
 }
 
-// chainEntry is a filter chain of ingress_https and what it was built from.
+// chainEntry is a filter chain of ingress_https, what it was built from, and the vhost
+// that last had it: while that vhost is the same, only the data of its client CA and CRL
+// can change the chain.
 type chainEntry struct {
+	vh    *model.VirtualHost
 	in    chainInputs
 	chain *piece[*listenerv3.FilterChain]
 }
 
-// secretEntry is a served certificate's SDS secret, compared with the Secret's data on
-// every call.
+// secretEntry is a served certificate's SDS secret and the bytes it serves, compared with
+// the Secret's data on every call.
 type secretEntry struct {
-	key model.Key
-	res *piece[*tlsv3.Secret]
+	key      model.Key
+	crt, pem []byte
+	res      *piece[*tlsv3.Secret]
 }
 
 // generation is what one Translate call built or reused for the next: the entries of the
@@ -127,12 +132,12 @@ type generation struct {
 	// used are the EDS names of the served clusters, shared while those do not change.
 	used map[string]bool
 
-	clusters  []*clusterEntry   // the served clusters
-	endpoints []*endpointsEntry // the used assignments
-	vhosts    []*vhostEntry
-	chains    []*chainEntry // the served TLS vhosts', in fqdn order
-	fallback  *chainEntry   // the fallback-certificate chain; nil when not served
-	secrets   []*secretEntry
+	clusters  []clusterEntry   // the served clusters
+	endpoints []endpointsEntry // the used assignments
+	vhosts    []vhostEntry
+	chains    []chainEntry // the served TLS vhosts', in fqdn order
+	fallback  *chainEntry  // the fallback-certificate chain; nil when not served
+	secrets   []secretEntry
 
 	httpListener   *piece[*listenerv3.Listener]
 	httpsListener  *assembly[*listenerv3.Listener, *listenerv3.FilterChain]
@@ -194,35 +199,42 @@ func find[E any](prev []E, next *int, order func(E) int) (E, bool) {
 	return zero, false
 }
 
-// buildClusters translates the clusters that are served and new: a new *model.Cluster
-// that differs from the one it replaces, or a new CA bundle.
+// buildClusters decides which clusters are served (translator.dropped: not those whose
+// upstream CA has no data) and translates those that are new: a new *model.Cluster that
+// differs from the one it replaces, or a new CA bundle. An unchanged cluster is not even
+// read: its entry knows its CA Secret.
 func (g *generation) buildClusters() error {
-	g.clusters = make([]*clusterEntry, 0, len(g.t.m.Clusters))
+	g.clusters = make([]clusterEntry, 0, len(g.t.m.Clusters))
 	next, same := 0, 0
 	for _, c := range g.t.m.Clusters {
-		if g.t.dropped[c.Name] {
-			continue
-		}
-		ca := g.t.upstreamCA(c)
-		e, ok := find(g.prev.clusters, &next, func(e *clusterEntry) int {
+		e, ok := find(g.prev.clusters, &next, func(e clusterEntry) int {
 			if e.c == c {
 				return 0
 			}
 			return strings.Compare(e.c.Name, c.Name)
 		})
-		if ok && e.c.EDSName == c.EDSName {
+		caKey := e.caKey
+		if !ok || e.c != c {
+			caKey = upstreamCAKey(c)
+		}
+		ca := g.t.caData(caKey)
+		if !caKey.IsZero() && len(ca) == 0 {
+			g.t.leaveOut(c, caKey)
+			continue
+		}
+		if ok && (e.c == c || e.c.EDSName == c.EDSName) {
 			same++
 		}
 		switch {
 		case ok && e.c == c && bytes.Equal(e.ca, ca):
 		case ok && bytes.Equal(e.ca, ca) && reflect.DeepEqual(e.c, c):
-			e = &clusterEntry{c: c, ca: e.ca, res: e.res} // rebuilt as it was
+			e.c = c // rebuilt as it was
 		default:
 			msg, err := g.t.cluster(c)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", c.Name, err)
 			}
-			e = &clusterEntry{c: c, ca: slices.Clone(ca), res: &piece[*clusterv3.Cluster]{msg: msg}}
+			e = clusterEntry{c: c, caKey: caKey, ca: slices.Clone(ca), res: &piece[*clusterv3.Cluster]{msg: msg}}
 		}
 		g.clusters = append(g.clusters, e)
 	}
@@ -236,14 +248,14 @@ func (g *generation) buildClusters() error {
 // differs from the one it replaces, every one when the clusters left out changed, and the
 // secure side of a vhost newly served on HTTPS.
 func (g *generation) buildRoutes() error {
-	var prev []*vhostEntry
+	var prev []vhostEntry
 	if maps.Equal(g.prev.dropped, g.t.dropped) {
 		prev = g.prev.vhosts
 	}
-	g.vhosts = make([]*vhostEntry, len(g.t.m.VirtualHosts))
+	g.vhosts = make([]vhostEntry, len(g.t.m.VirtualHosts))
 	next := 0
 	for i, vh := range g.t.m.VirtualHosts {
-		e, ok := find(prev, &next, func(e *vhostEntry) int {
+		e, ok := find(prev, &next, func(e vhostEntry) int {
 			if e.vh == vh {
 				return 0
 			}
@@ -252,20 +264,19 @@ func (g *generation) buildRoutes() error {
 		switch {
 		case ok && e.vh == vh:
 		case ok && reflect.DeepEqual(e.vh, vh):
-			e = &vhostEntry{vh: vh, insecure: e.insecure, secure: e.secure, https: e.https} // rebuilt as it was
+			e.vh = vh // rebuilt as it was
 		default:
 			v, err := g.t.virtualHost(vh, false)
 			if err != nil {
 				return fmt.Errorf("route configuration %s: %w", HTTPRouteConfigName, err)
 			}
-			e = &vhostEntry{vh: vh, insecure: &piece[*routev3.VirtualHost]{msg: v}}
+			e = vhostEntry{vh: vh, insecure: &piece[*routev3.VirtualHost]{msg: v}}
 		}
 		g.vhosts[i] = e
 	}
 	at := 0
 	for _, vh := range g.t.secure {
-		i := g.vhostIndex(vh, &at)
-		e := g.vhosts[i]
+		e := &g.vhosts[g.vhostIndex(vh, &at)]
 		if e.secure != nil {
 			continue
 		}
@@ -274,12 +285,10 @@ func (g *generation) buildRoutes() error {
 		if err != nil {
 			return fmt.Errorf("route configuration %s: %w", name, err)
 		}
-		ne := *e // entries of the previous generation never change
-		ne.secure = &piece[*routev3.VirtualHost]{msg: v}
-		ne.https = &piece[*routev3.RouteConfiguration]{msg: &routev3.RouteConfiguration{
+		e.secure = &piece[*routev3.VirtualHost]{msg: v}
+		e.https = &piece[*routev3.RouteConfiguration]{msg: &routev3.RouteConfiguration{
 			Name: name, VirtualHosts: []*routev3.VirtualHost{v},
 		}}
-		g.vhosts[i] = &ne
 	}
 	return nil
 }
@@ -312,18 +321,24 @@ func (g *generation) buildListeners() error {
 		}
 		g.httpListener = &piece[*listenerv3.Listener]{msg: l}
 	}
-	g.chains = make([]*chainEntry, len(g.t.secure))
+	g.chains = make([]chainEntry, len(g.t.secure))
 	next := 0
 	for i, vh := range g.t.secure {
-		in := g.t.chainInputs(vh)
-		e, ok := find(g.prev.chains, &next, func(e *chainEntry) int { return strings.Compare(e.in.key.fqdn, vh.FQDN) })
+		e, ok := find(g.prev.chains, &next, func(e chainEntry) int { return strings.Compare(e.in.key.fqdn, vh.FQDN) })
+		var in chainInputs
+		if ok && e.vh == vh {
+			in = e.in.withData(g.t)
+		} else {
+			in = g.t.chainInputs(vh)
+		}
 		if !ok || !e.in.equal(in) {
 			fc, err := g.t.vhostChain(vh, router)
 			if err != nil {
 				return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
 			}
-			e = &chainEntry{in: in.clone(), chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+			e = chainEntry{in: in.clone(), chain: &piece[*listenerv3.FilterChain]{msg: fc}}
 		}
+		e.vh = vh
 		g.chains[i] = e
 	}
 	if len(g.t.fallback) == 0 {
@@ -349,10 +364,10 @@ func (g *generation) buildEndpoints() {
 	if !usedSame {
 		g.used = g.t.usedEDSNames()
 	}
-	g.endpoints = make([]*endpointsEntry, 0, len(g.used))
+	g.endpoints = make([]endpointsEntry, 0, len(g.used))
 	next := 0
 	for _, cla := range g.t.m.Endpoints {
-		e, ok := find(g.prev.endpoints, &next, func(e *endpointsEntry) int {
+		e, ok := find(g.prev.endpoints, &next, func(e endpointsEntry) int {
 			if e.cla == cla {
 				return 0
 			}
@@ -364,9 +379,9 @@ func (g *generation) buildEndpoints() {
 			continue
 		case ok && e.cla == cla:
 		case ok && reflect.DeepEqual(e.cla, cla):
-			e = &endpointsEntry{cla: cla, res: e.res} // rebuilt as it was
+			e.cla = cla // rebuilt as it was
 		default:
-			e = &endpointsEntry{cla: cla, res: &piece[*endpointv3.ClusterLoadAssignment]{msg: loadAssignment(cla)}}
+			e = endpointsEntry{cla: cla, res: &piece[*endpointv3.ClusterLoadAssignment]{msg: loadAssignment(cla)}}
 		}
 		g.endpoints = append(g.endpoints, e)
 	}
@@ -374,23 +389,21 @@ func (g *generation) buildEndpoints() {
 
 // buildSecrets translates the served certificates whose data is new.
 func (g *generation) buildSecrets() {
-	g.secrets = make([]*secretEntry, 0, len(g.t.certs))
+	g.secrets = make([]secretEntry, 0, len(g.t.certs))
 	next := 0
 	for _, s := range g.t.m.Secrets {
 		if !g.t.certs[s] {
 			continue
 		}
-		e, ok := find(g.prev.secrets, &next, func(e *secretEntry) int { return e.key.Compare(s.Name) })
-		if !ok || !sameCertificate(e.res.msg, s.Data) {
-			e = &secretEntry{key: s.Name, res: &piece[*tlsv3.Secret]{msg: g.t.secret(s.Name)}}
+		e, ok := find(g.prev.secrets, &next, func(e secretEntry) int { return e.key.Compare(s.Name) })
+		if !ok || !bytes.Equal(e.crt, s.Data[KeyCertificate]) || !bytes.Equal(e.pem, s.Data[KeyPrivateKey]) {
+			msg := g.t.secret(s.Name)
+			c := msg.GetTlsCertificate()
+			e = secretEntry{
+				key: s.Name, crt: c.GetCertificateChain().GetInlineBytes(), pem: c.GetPrivateKey().GetInlineBytes(),
+				res: &piece[*tlsv3.Secret]{msg: msg},
+			}
 		}
 		g.secrets = append(g.secrets, e)
 	}
-}
-
-// sameCertificate reports whether the SDS secret s serves the certificate in data.
-func sameCertificate(s *tlsv3.Secret, data map[string][]byte) bool {
-	c := s.GetTlsCertificate()
-	return bytes.Equal(c.GetCertificateChain().GetInlineBytes(), data[KeyCertificate]) &&
-		bytes.Equal(c.GetPrivateKey().GetInlineBytes(), data[KeyPrivateKey])
 }

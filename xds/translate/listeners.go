@@ -237,22 +237,30 @@ type chainKey struct {
 func (t *translator) chainInputs(vh *model.VirtualHost) chainInputs {
 	in := chainInputs{key: chainKey{fqdn: vh.FQDN, tls: *vh.TLS}}
 	in.key.tls.ClientValidation = nil
-	cv := vh.TLS.ClientValidation
-	if cv == nil {
-		return in
+	if cv := vh.TLS.ClientValidation; cv != nil {
+		in.key.cv, in.key.hasCV = *cv, true
+		in.key.cv.ForwardClientCert = nil
+		if f := cv.ForwardClientCert; f != nil {
+			in.key.fcc, in.key.hasFCC = *f, true
+		}
 	}
-	in.key.cv, in.key.hasCV = *cv, true
-	in.key.cv.ForwardClientCert = nil
-	if f := cv.ForwardClientCert; f != nil {
-		in.key.fcc, in.key.hasFCC = *f, true
+	return in.withData(t)
+}
+
+// withData is a with the current data of its client CA and CRL, sharing the model's
+// bytes.
+func (a chainInputs) withData(t *translator) chainInputs {
+	a.ca, a.crl = nil, nil
+	if !a.key.hasCV {
+		return a
 	}
-	if s := t.secretByKey[cv.CASecret]; s != nil && !cv.CASecret.IsZero() {
-		in.ca = s.Data[KeyCA]
+	if s := t.secretByKey[a.key.cv.CASecret]; s != nil && !a.key.cv.CASecret.IsZero() {
+		a.ca = s.Data[KeyCA]
 	}
-	if s := t.secretByKey[cv.CRLSecret]; s != nil && !cv.CRLSecret.IsZero() {
-		in.crl = s.Data[KeyCRL]
+	if s := t.secretByKey[a.key.cv.CRLSecret]; s != nil && !a.key.cv.CRLSecret.IsZero() {
+		a.crl = s.Data[KeyCRL]
 	}
-	return in
+	return a
 }
 
 // equal reports whether two chains built from a and b are the same.

@@ -102,7 +102,7 @@ func (g *generation) sealRoutes(r *Resources) error {
 	var fallback []*piece[*routev3.VirtualHost]
 	at := 0
 	for _, vh := range g.t.secure { // in fqdn order, hence https/<fqdn> in name order
-		e := g.vhosts[g.vhostIndex(vh, &at)]
+		e := &g.vhosts[g.vhostIndex(vh, &at)]
 		if err := g.sealHTTPS(e); err != nil {
 			return err
 		}
@@ -222,41 +222,75 @@ func routeShell(name string) func() (*routev3.RouteConfiguration, error) {
 }
 
 // emit seals the resources of one type, sorts them by name and adds them to r. When they
-// are the same pieces as in the previous call, that call's output is shared as it is.
+// are the same pieces as in the previous call, that call's output is shared as it is;
+// the pieces it had are not looked at again.
 func emit[T validator](g *generation, r *Resources, typ resource.Type, list []*piece[T]) ([]T, error) {
-	if prev := g.prev.outs[typ]; prev != nil {
-		if pieces, ok := prev.pieces.([]*piece[T]); ok && slices.Equal(pieces, list) {
+	prev := g.prev.outs[typ]
+	var prevPieces []*piece[T]
+	var prevList []T
+	if prev != nil && prev.aligned {
+		prevPieces, prevList = prev.pieces.([]*piece[T]), prev.list.([]T)
+		if slices.Equal(prevPieces, list) {
 			g.outs[typ] = prev
 			r.Hashes[typ], r.Encoded[typ] = prev.hashes, prev.encoded
-			return prev.list.([]T), nil
+			return prevList, nil
 		}
 	}
-	pieces := slices.Clone(list) // in the order given, for the comparison above
+	from := matchPieces(prevPieces, list)
 	names := make([]string, len(list))
 	for i, p := range list {
-		names[i] = cachev3.GetResourceName(p.msg)
+		if j := from[i]; j >= 0 {
+			names[i] = prev.names[j]
+		} else {
+			names[i] = cachev3.GetResourceName(p.msg)
+		}
 	}
-	if !slices.IsSorted(names) {
+	aligned := slices.IsSorted(names)
+	if !aligned { // never for a model, whose items are sorted
 		slices.SortStableFunc(list, func(a, b *piece[T]) int {
 			return strings.Compare(cachev3.GetResourceName(a.msg), cachev3.GetResourceName(b.msg))
 		})
 		for i, p := range list {
-			names[i] = cachev3.GetResourceName(p.msg)
+			names[i], from[i] = cachev3.GetResourceName(p.msg), -1
 		}
 	}
 	out := make([]T, len(list))
 	encs := make([]*encoding, len(list))
 	for i, p := range list {
+		if j := from[i]; j >= 0 {
+			out[i], encs[i] = prevList[j], prev.encs[j]
+			continue
+		}
 		if err := seal(g, p, typ, names[i]); err != nil {
 			return nil, err
 		}
 		out[i], encs[i] = p.msg, &p.encoding
 	}
-	o := g.prev.outs[typ].next(names, encs)
-	o.pieces, o.list = pieces, out
+	o := prev.next(names, encs, from)
+	o.pieces, o.list, o.aligned = list, out, aligned
 	g.outs[typ] = o
 	r.Hashes[typ], r.Encoded[typ] = o.hashes, o.encoded
 	return out, nil
+}
+
+// matchPieces finds the pieces of list in prev, both in name order: from[i] is the index
+// in prev of list[i], or -1. It follows one list along the other, stepping over one
+// piece gone or replaced at a time, so it costs one pass; pieces it misses are only
+// looked at again.
+func matchPieces[T validator](prev, list []*piece[T]) []int {
+	from := make([]int, len(list))
+	j := 0
+	for i, p := range list {
+		switch {
+		case j < len(prev) && prev[j] == p:
+			from[i], j = j, j+1
+		case j+1 < len(prev) && prev[j+1] == p:
+			from[i], j = j+1, j+2
+		default:
+			from[i] = -1
+		}
+	}
+	return from
 }
 
 // seal validates, encodes and hashes a new resource.
@@ -311,8 +345,9 @@ func (g *generation) encode(e *encoding, typ resource.Type, name string, b []byt
 // maps of thousands of entries on every call.
 type typeOut struct {
 	// pieces ([]*piece[T]) are the resources as emit was given them, and list ([]T) as
-	// it returned them.
+	// it returned them; aligned says they are in the same order (as names).
 	pieces, list any
+	aligned      bool
 
 	names   []string
 	encs    []*encoding
@@ -321,11 +356,11 @@ type typeOut struct {
 }
 
 // next is the typeOut of the resources names (sorted) with encodings encs, after o (nil
-// on the first call).
-func (o *typeOut) next(names []string, encs []*encoding) *typeOut {
+// on the first call); from[i] is the index in o of a resource that is the same piece.
+func (o *typeOut) next(names []string, encs []*encoding, from []int) *typeOut {
 	n := &typeOut{names: names, encs: encs}
 	if o != nil {
-		if set, del, ok := o.diff(names, encs); ok {
+		if set, del, ok := o.diff(names, encs, from); ok {
 			if len(set) == 0 && len(del) == 0 {
 				n.hashes, n.encoded = o.hashes, o.encoded
 				return n
@@ -353,7 +388,7 @@ func (o *typeOut) next(names []string, encs []*encoding) *typeOut {
 // those that are new or encode differently (set), the names that are gone (del). ok is
 // false when that is more than a quarter of the resources: patching o's maps would cost
 // more than filling new ones.
-func (o *typeOut) diff(names []string, encs []*encoding) (set []int, del []string, ok bool) {
+func (o *typeOut) diff(names []string, encs []*encoding, from []int) (set []int, del []string, ok bool) {
 	limit := len(names)/4 + 1
 	i, j := 0, 0
 	for i < len(names) || j < len(o.names) {
@@ -365,7 +400,7 @@ func (o *typeOut) diff(names []string, encs []*encoding) (set []int, del []strin
 			del = append(del, o.names[j])
 			j++
 		default:
-			if !sameBytes(encs[i].enc, o.encs[j].enc) {
+			if from[i] != j && !sameBytes(encs[i].enc, o.encs[j].enc) {
 				set = append(set, i)
 			}
 			i++

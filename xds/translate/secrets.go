@@ -35,22 +35,15 @@ func missingKeys(s *model.Secret, keys ...string) []string {
 	return out
 }
 
-// checkUpstreamCAs leaves out the clusters whose upstream CA has no data. Serving them
-// without validation would be insecure, and Envoy cannot validate without a CA: the route
-// drops the cluster (and answers 503 if no cluster is left), as the model does for an
-// unresolved backend.
-func (t *translator) checkUpstreamCAs() {
-	for _, c := range t.m.Clusters {
-		v := c.UpstreamValidation
-		if v == nil || !isTLS(c.Protocol) {
-			continue
-		}
-		if miss := missingKeys(t.secretByKey[v.CASecret], KeyCA); len(miss) > 0 {
-			t.dropped[c.Name] = true
-			t.missing.addf("%s: %s missing: cluster %s not served (its routes answer 503 when no other cluster is left)",
-				v.CASecret, joinKeys(miss), c.Name)
-		}
-	}
+// leaveOut leaves out the cluster c, whose upstream CA (the Secret ca) has no data.
+// Serving it without validation would be insecure, and Envoy cannot validate without a
+// CA: the route drops the cluster (and answers 503 if no cluster is left), as the model
+// does for an unresolved backend. Every call decides anew, since Secret data changes in
+// place (see generation.buildClusters).
+func (t *translator) leaveOut(c *model.Cluster, ca model.Key) {
+	t.dropped[c.Name] = true
+	t.missing.addf("%s: %s missing: cluster %s not served (its routes answer 503 when no other cluster is left)",
+		ca, KeyCA, c.Name)
 }
 
 // checkVirtualHostSecrets decides which TLS vhosts get an HTTPS filter chain.

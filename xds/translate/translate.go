@@ -156,7 +156,8 @@ type translator struct {
 
 	// secretByKey are the model's secrets by name.
 	secretByKey map[model.Key]*model.Secret
-	// dropped are the clusters not served because their upstream CA has no data.
+	// dropped are the clusters not served because their upstream CA has no data
+	// (generation.buildClusters decides, first).
 	dropped map[string]bool
 	// secure are the TLS vhosts served on the HTTPS listener, sorted by FQDN: those
 	// whose certificate (and client CA and CRL, if any) have data. fallback says which
@@ -183,7 +184,6 @@ func newTranslator(m *model.Model, o Options) *translator {
 	for _, s := range m.Secrets {
 		t.secretByKey[s.Name] = s
 	}
-	t.checkUpstreamCAs()
 	t.checkVirtualHostSecrets()
 	return t
 }
