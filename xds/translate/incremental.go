@@ -106,10 +106,12 @@ type vhostEntry struct {
 
 // chainEntry is a filter chain of ingress_https, what it was built from, and the vhost
 // that last had it: while that vhost is the same, only the data of its client CA and CRL
-// can change the chain.
+// (when data is set) can change the chain.
 type chainEntry struct {
 	vh    *model.VirtualHost
-	in    chainInputs
+	fqdn  string
+	data  bool
+	in    *chainInputs
 	chain *piece[*listenerv3.FilterChain]
 }
 
@@ -324,19 +326,27 @@ func (g *generation) buildListeners() error {
 	g.chains = make([]chainEntry, len(g.t.secure))
 	next := 0
 	for i, vh := range g.t.secure {
-		e, ok := find(g.prev.chains, &next, func(e chainEntry) int { return strings.Compare(e.in.key.fqdn, vh.FQDN) })
-		var in chainInputs
-		if ok && e.vh == vh {
-			in = e.in.withData(g.t)
-		} else {
-			in = g.t.chainInputs(vh)
-		}
-		if !ok || !e.in.equal(in) {
-			fc, err := g.t.vhostChain(vh, router)
-			if err != nil {
-				return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
+		e, ok := find(g.prev.chains, &next, func(e chainEntry) int {
+			if e.vh == vh {
+				return 0
 			}
-			e = chainEntry{in: in.clone(), chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+			return strings.Compare(e.fqdn, vh.FQDN)
+		})
+		if !ok || e.vh != vh || e.data {
+			var in chainInputs
+			if ok && e.vh == vh {
+				in = e.in.withData(g.t)
+			} else {
+				in = g.t.chainInputs(vh)
+			}
+			if !ok || !e.in.equal(in) {
+				fc, err := g.t.vhostChain(vh, router)
+				if err != nil {
+					return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
+				}
+				in = in.clone()
+				e = chainEntry{fqdn: vh.FQDN, data: in.key.hasCV, in: &in, chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+			}
 		}
 		e.vh = vh
 		g.chains[i] = e
@@ -353,7 +363,7 @@ func (g *generation) buildListeners() error {
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
 	}
-	g.fallback = &chainEntry{in: in, chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+	g.fallback = &chainEntry{fqdn: FallbackFilterChain, in: &in, chain: &piece[*listenerv3.FilterChain]{msg: fc}}
 	return nil
 }
 

@@ -294,7 +294,7 @@ func TestTranslatorReuses(t *testing.T) {
 	before := translateBoth(t, tr, w.m, Options{})
 	parts := map[string]*piece[*listenerv3.FilterChain]{}
 	for _, e := range tr.prev.chains {
-		parts[e.in.key.fqdn] = e.chain
+		parts[e.fqdn] = e.chain
 	}
 	insecure := map[string]*piece[*routev3.VirtualHost]{}
 	for _, e := range tr.prev.vhosts {
@@ -327,8 +327,8 @@ func TestTranslatorReuses(t *testing.T) {
 		t.Errorf("cluster hashes changed")
 	}
 	for _, e := range tr.prev.chains {
-		if parts[e.in.key.fqdn] != e.chain {
-			t.Errorf("filter chain %s rebuilt", e.in.key.fqdn)
+		if parts[e.fqdn] != e.chain {
+			t.Errorf("filter chain %s rebuilt", e.fqdn)
 		}
 	}
 	for _, e := range tr.prev.vhosts {

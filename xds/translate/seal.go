@@ -67,7 +67,7 @@ func (g *generation) sealListeners(r *Resources) error {
 	chains := make([]*piece[*listenerv3.FilterChain], 0, len(g.chains)+1)
 	for _, e := range g.chains {
 		if !e.chain.sealed {
-			if err := sealPart(e.chain, fmt.Sprintf("listener %s: filter chain %q", HTTPSListenerName, e.in.key.fqdn)); err != nil {
+			if err := sealPart(e.chain, fmt.Sprintf("listener %s: filter chain %q", HTTPSListenerName, e.fqdn)); err != nil {
 				return err
 			}
 		}
