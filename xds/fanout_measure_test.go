@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,73 +130,196 @@ func (p *cpuProfile) stop(tb testing.TB, file string) map[string]time.Duration {
 	return shares
 }
 
-// cpuBySide sums the CPU time of the samples of a CPU profile (pprof's gzipped protobuf,
-// profile.proto) by their sideLabel, sideOther for samples without it.
-func cpuBySide(profile []byte) (map[string]time.Duration, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(profile))
+// profile is the part of a pprof profile (profile.proto) that the benchmark reads.
+type profile struct {
+	strs []string
+	// types are the sample types (ValueType.type), samples the encoded samples.
+	types   []string
+	samples [][]byte
+	// functions are function names by id; locations the function ids of each location.
+	functions map[uint64]string
+	locations map[uint64][]uint64
+}
+
+// parseProfile decodes a pprof profile (gzipped protobuf).
+func parseProfile(data []byte) (*profile, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing: %w", err)
 	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
+	if data, err = io.ReadAll(zr); err != nil {
 		return nil, fmt.Errorf("decompressing: %w", err)
 	}
-	// Profile: sample_type = 1, sample = 2, string_table = 6.
-	var types, samples [][]byte
-	var strs []string
+	p := &profile{functions: map[uint64]string{}, locations: map[uint64][]uint64{}}
+	var types, functions, locations [][]byte
+	// Profile: sample_type = 1, sample = 2, location = 4, function = 5, string_table = 6.
 	err = protoFields(data, func(num protowire.Number, v []byte, _ uint64) {
 		switch num {
 		case 1:
 			types = append(types, v)
 		case 2:
-			samples = append(samples, v)
+			p.samples = append(p.samples, v)
+		case 4:
+			locations = append(locations, v)
+		case 5:
+			functions = append(functions, v)
 		case 6:
-			strs = append(strs, string(v))
+			p.strs = append(p.strs, string(v))
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	cpu := -1 // the index of the "cpu" values (ValueType.type = 1)
-	for i, t := range types {
+	for _, t := range types { // ValueType: type = 1
 		_ = protoFields(t, func(num protowire.Number, _ []byte, x uint64) {
-			if num == 1 && int(x) < len(strs) && strs[x] == "cpu" {
-				cpu = i
+			if num == 1 {
+				p.types = append(p.types, p.str(x))
 			}
 		})
 	}
+	for _, f := range functions { // Function: id = 1, name = 2
+		var id, name uint64
+		_ = protoFields(f, func(num protowire.Number, _ []byte, x uint64) {
+			if num == 1 {
+				id = x
+			} else if num == 2 {
+				name = x
+			}
+		})
+		p.functions[id] = p.str(name)
+	}
+	for _, l := range locations { // Location: id = 1, line = 4 (Line: function_id = 1)
+		var id uint64
+		var fns []uint64
+		_ = protoFields(l, func(num protowire.Number, v []byte, x uint64) {
+			if num == 1 {
+				id = x
+			} else if num == 4 {
+				_ = protoFields(v, func(num protowire.Number, _ []byte, x uint64) {
+					if num == 1 {
+						fns = append(fns, x)
+					}
+				})
+			}
+		})
+		p.locations[id] = fns
+	}
+	return p, nil
+}
+
+// str is the string of index i.
+func (p *profile) str(i uint64) string {
+	if i < uint64(len(p.strs)) {
+		return p.strs[i]
+	}
+	return ""
+}
+
+// cpuBySide sums the CPU time of the samples of a CPU profile by their sideLabel, sideOther
+// for samples without it.
+func cpuBySide(data []byte) (map[string]time.Duration, error) {
+	p, err := parseProfile(data)
+	if err != nil {
+		return nil, err
+	}
+	cpu := slices.Index(p.types, "cpu")
 	if cpu < 0 {
-		return nil, fmt.Errorf("no cpu values among %d sample types", len(types))
+		return nil, fmt.Errorf("no cpu values among the sample types %v", p.types)
 	}
 	out := map[string]time.Duration{}
-	for _, s := range samples {
-		side, value, err := sampleSide(s, strs, cpu)
-		if err != nil {
-			return nil, err
+	for _, s := range p.samples {
+		smp, err := p.sample(s)
+		if err != nil || cpu >= len(smp.values) {
+			return nil, fmt.Errorf("a sample without cpu values (%w)", err)
 		}
-		out[side] += time.Duration(value)
+		out[smp.side] += time.Duration(smp.values[cpu])
 	}
 	return out, nil
 }
 
-// sampleSide returns the sideLabel of a Sample (value = 2, label = 3) and its value of index
-// cpu.
-func sampleSide(sample []byte, strs []string, cpu int) (string, int64, error) {
-	side := sideOther
-	var values []int64
-	err := protoFields(sample, func(num protowire.Number, v []byte, x uint64) {
-		switch {
-		case num == 2 && v != nil: // packed
-			for len(v) > 0 {
-				y, n := protowire.ConsumeVarint(v)
-				if n < 0 {
-					return
-				}
-				values, v = append(values, int64(y)), v[n:]
+// heapBySide sums the live heap of a heap profile (inuse_space) by side: sideClients for
+// what was allocated with a frame of xds/client or of gRPC's client side on the stack, and
+// sideServer for the rest (the server, the cache, the model and translation).
+func heapBySide(data []byte) (map[string]float64, error) {
+	p, err := parseProfile(data)
+	if err != nil {
+		return nil, err
+	}
+	inuse := slices.Index(p.types, "inuse_space")
+	if inuse < 0 {
+		return nil, fmt.Errorf("no inuse_space values among the sample types %v", p.types)
+	}
+	out := map[string]float64{}
+	for _, s := range p.samples {
+		smp, err := p.sample(s)
+		if err != nil || inuse >= len(smp.values) {
+			return nil, fmt.Errorf("a sample without inuse_space values (%w)", err)
+		}
+		side := sideServer
+		if slices.ContainsFunc(smp.locations, p.clientFrame) {
+			side = sideClients
+		}
+		out[side] += float64(smp.values[inuse]) / (1 << 20)
+	}
+	return out, nil
+}
+
+// clientFrames are the prefixes of the functions that only the clients run.
+var clientFrames = []string{
+	"github.com/projectwarden/warden/xds/client.",
+	"google.golang.org/grpc/internal/transport.(*http2Client)",
+	"google.golang.org/grpc/internal/transport.newHTTP2Client",
+	"google.golang.org/grpc.(*clientStream)",
+	"google.golang.org/grpc.(*csAttempt)",
+	"google.golang.org/grpc.(*ClientConn)",
+	"google.golang.org/grpc.(*addrConn)",
+	"google.golang.org/grpc.NewClient",
+}
+
+// clientFrame reports whether the location of id runs a function of the clients only.
+func (p *profile) clientFrame(id uint64) bool {
+	for _, fn := range p.locations[id] {
+		name := p.functions[fn]
+		if slices.ContainsFunc(clientFrames, func(prefix string) bool { return strings.HasPrefix(name, prefix) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// sample is a decoded Sample.
+type sample struct {
+	locations []uint64
+	values    []int64
+	side      string
+}
+
+// sample decodes a Sample (location_id = 1, value = 2, label = 3); its side is its
+// sideLabel, sideOther without one.
+func (p *profile) sample(b []byte) (sample, error) {
+	smp := sample{side: sideOther}
+	// varints appends the packed or single varints of a repeated field.
+	varints := func(v []byte, x uint64, out []uint64) []uint64 {
+		if v == nil {
+			return append(out, x)
+		}
+		for len(v) > 0 {
+			y, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				break
 			}
-		case num == 2:
-			values = append(values, int64(x))
-		case num == 3: // Label: key = 1, str = 2
+			out, v = append(out, y), v[n:]
+		}
+		return out
+	}
+	var values []uint64
+	err := protoFields(b, func(num protowire.Number, v []byte, x uint64) {
+		switch num {
+		case 1:
+			smp.locations = varints(v, x, smp.locations)
+		case 2:
+			values = varints(v, x, values)
+		case 3: // Label: key = 1, str = 2
 			var key, str uint64
 			_ = protoFields(v, func(num protowire.Number, _ []byte, x uint64) {
 				if num == 1 {
@@ -204,15 +328,15 @@ func sampleSide(sample []byte, strs []string, cpu int) (string, int64, error) {
 					str = x
 				}
 			})
-			if int(key) < len(strs) && int(str) < len(strs) && strs[key] == sideLabel {
-				side = strs[str]
+			if p.str(key) == sideLabel {
+				smp.side = p.str(str)
 			}
 		}
 	})
-	if err != nil || cpu >= len(values) {
-		return "", 0, fmt.Errorf("a sample without cpu values (%w)", err)
+	for _, v := range values {
+		smp.values = append(smp.values, int64(v))
 	}
-	return side, values[cpu], nil
+	return smp, err
 }
 
 // protoFields calls fn with every field of the protobuf message b: v for a length-delimited
@@ -260,19 +384,18 @@ func formatSides(shares map[string]time.Duration) string {
 		shares[sideServer].Seconds(), shares[sideClients].Seconds(), shares[sidePublish].Seconds(), shares[sideOther].Seconds(), total.Seconds())
 }
 
-// writeHeapProfile writes a heap profile to file, unless file is empty.
-func writeHeapProfile(tb testing.TB, file string) {
+// heapProfile returns a heap profile, and writes it to file unless file is empty.
+func heapProfile(tb testing.TB, file string) []byte {
 	tb.Helper()
-	if file == "" {
-		return
-	}
-	f, err := os.Create(file)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&buf, 0); err != nil {
 		tb.Errorf("writing the heap profile: %v", err)
-		return
+		return nil
 	}
-	defer f.Close()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		tb.Errorf("writing the heap profile: %v", err)
+	if file != "" {
+		if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+			tb.Errorf("writing the heap profile: %v", err)
+		}
 	}
+	return buf.Bytes()
 }
