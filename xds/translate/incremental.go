@@ -79,13 +79,34 @@ type piece[T validator] struct {
 	encoding
 }
 
-// clusterEntry is a served cluster's translation, with the CA bundle it inlines and the
-// Secret that bundle comes from (zero when none): Secret data is compared by content.
+// clusterEntry is a served cluster's translation and the CA bundle it inlines (nil when
+// none): Secret data is compared by content.
 type clusterEntry struct {
-	c     *model.Cluster
-	caKey model.Key
-	ca    []byte
-	res   *piece[*clusterv3.Cluster]
+	c   *model.Cluster
+	ca  *caBundle
+	res *piece[*clusterv3.Cluster]
+}
+
+// caBundle is an upstream CA bundle a cluster inlines, and the Secret it comes from.
+type caBundle struct {
+	key  model.Key
+	data []byte
+}
+
+// newCABundle copies the bundle data of the Secret key; nil when key is zero.
+func newCABundle(key model.Key, data []byte) *caBundle {
+	if key.IsZero() {
+		return nil
+	}
+	return &caBundle{key: key, data: slices.Clone(data)}
+}
+
+// is reports whether the cluster inlines data (nil: none).
+func (b *caBundle) is(data []byte) bool {
+	if b == nil {
+		return len(data) == 0
+	}
+	return bytes.Equal(b.data, data)
 }
 
 // endpointsEntry is a used ClusterLoadAssignment's translation.
@@ -215,8 +236,11 @@ func (g *generation) buildClusters() error {
 			}
 			return strings.Compare(e.c.Name, c.Name)
 		})
-		caKey := e.caKey
-		if !ok || e.c != c {
+		var caKey model.Key
+		switch {
+		case ok && e.c == c && e.ca != nil:
+			caKey = e.ca.key
+		case !ok || e.c != c:
 			caKey = upstreamCAKey(c)
 		}
 		ca := g.t.caData(caKey)
@@ -228,15 +252,15 @@ func (g *generation) buildClusters() error {
 			same++
 		}
 		switch {
-		case ok && e.c == c && bytes.Equal(e.ca, ca):
-		case ok && bytes.Equal(e.ca, ca) && reflect.DeepEqual(e.c, c):
+		case ok && e.c == c && e.ca.is(ca):
+		case ok && e.ca.is(ca) && reflect.DeepEqual(e.c, c):
 			e.c = c // rebuilt as it was
 		default:
 			msg, err := g.t.cluster(c)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", c.Name, err)
 			}
-			e = clusterEntry{c: c, caKey: caKey, ca: slices.Clone(ca), res: &piece[*clusterv3.Cluster]{msg: msg}}
+			e = clusterEntry{c: c, ca: newCABundle(caKey, ca), res: &piece[*clusterv3.Cluster]{msg: msg}}
 		}
 		g.clusters = append(g.clusters, e)
 	}

@@ -23,36 +23,27 @@ import (
 
 // sealClusters seals the served clusters and adds them to r.
 func (g *generation) sealClusters(r *Resources) error {
-	list := make([]*piece[*clusterv3.Cluster], len(g.clusters))
-	for i, e := range g.clusters {
-		list[i] = e.res
-	}
 	var err error
-	r.Clusters, err = emit(g, r, resource.ClusterType, list)
+	r.Clusters, err = emit(g, r, resource.ClusterType, len(g.clusters),
+		func(i int) *piece[*clusterv3.Cluster] { return g.clusters[i].res })
 	return err
 }
 
 // sealEndpoints seals the used load assignments and adds them to r.
 func (g *generation) sealEndpoints(r *Resources) error {
 	g.buildEndpoints()
-	list := make([]*piece[*endpointv3.ClusterLoadAssignment], len(g.endpoints))
-	for i, e := range g.endpoints {
-		list[i] = e.res
-	}
 	var err error
-	r.Endpoints, err = emit(g, r, resource.EndpointType, list)
+	r.Endpoints, err = emit(g, r, resource.EndpointType, len(g.endpoints),
+		func(i int) *piece[*endpointv3.ClusterLoadAssignment] { return g.endpoints[i].res })
 	return err
 }
 
 // sealSecrets seals the served certificates and adds them to r.
 func (g *generation) sealSecrets(r *Resources) error {
 	g.buildSecrets()
-	list := make([]*piece[*tlsv3.Secret], len(g.secrets))
-	for i, e := range g.secrets {
-		list[i] = e.res
-	}
 	var err error
-	r.Secrets, err = emit(g, r, resource.SecretType, list)
+	r.Secrets, err = emit(g, r, resource.SecretType, len(g.secrets),
+		func(i int) *piece[*tlsv3.Secret] { return g.secrets[i].res })
 	return err
 }
 
@@ -89,7 +80,7 @@ func (g *generation) sealListeners(r *Resources) error {
 		list = append(list, a.res)
 	}
 	var err error
-	r.Listeners, err = emit(g, r, resource.ListenerType, list)
+	r.Listeners, err = emit(g, r, resource.ListenerType, len(list), func(i int) *piece[*listenerv3.Listener] { return list[i] })
 	return err
 }
 
@@ -134,7 +125,7 @@ func (g *generation) sealRoutes(r *Resources) error {
 	}
 	g.httpRoutes = a
 	list = append(list, a.res)
-	r.Routes, err = emit(g, r, resource.RouteType, list)
+	r.Routes, err = emit(g, r, resource.RouteType, len(list), func(i int) *piece[*routev3.RouteConfiguration] { return list[i] })
 	return err
 }
 
@@ -221,20 +212,24 @@ func routeShell(name string) func() (*routev3.RouteConfiguration, error) {
 	return func() (*routev3.RouteConfiguration, error) { return &routev3.RouteConfiguration{Name: name}, nil }
 }
 
-// emit seals the resources of one type, sorts them by name and adds them to r. When they
-// are the same pieces as in the previous call, that call's output is shared as it is;
-// the pieces it had are not looked at again.
-func emit[T validator](g *generation, r *Resources, typ resource.Type, list []*piece[T]) ([]T, error) {
+// emit seals the n resources of one type (at gives each), sorts them by name and adds
+// them to r. When they are the same pieces as in the previous call, that call's output
+// is shared as it is; the pieces it had are not looked at again.
+func emit[T validator](g *generation, r *Resources, typ resource.Type, n int, at func(int) *piece[T]) ([]T, error) {
 	prev := g.prev.outs[typ]
 	var prevPieces []*piece[T]
 	var prevList []T
 	if prev != nil && prev.aligned {
 		prevPieces, prevList = prev.pieces.([]*piece[T]), prev.list.([]T)
-		if slices.Equal(prevPieces, list) {
+		if samePieces(prevPieces, n, at) {
 			g.outs[typ] = prev
 			r.Hashes[typ], r.Encoded[typ] = prev.hashes, prev.encoded
 			return prevList, nil
 		}
+	}
+	list := make([]*piece[T], n)
+	for i := range list {
+		list[i] = at(i)
 	}
 	from := matchPieces(prevPieces, list)
 	names := make([]string, len(list))
@@ -271,6 +266,19 @@ func emit[T validator](g *generation, r *Resources, typ resource.Type, list []*p
 	g.outs[typ] = o
 	r.Hashes[typ], r.Encoded[typ] = o.hashes, o.encoded
 	return out, nil
+}
+
+// samePieces reports whether the n pieces at gives are list.
+func samePieces[T validator](list []*piece[T], n int, at func(int) *piece[T]) bool {
+	if len(list) != n {
+		return false
+	}
+	for i, p := range list {
+		if at(i) != p {
+			return false
+		}
+	}
+	return true
 }
 
 // matchPieces finds the pieces of list in prev, both in name order: from[i] is the index
