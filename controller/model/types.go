@@ -14,6 +14,12 @@ import (
 // Build returns a complete Model; Replace updates it one virtual host at a time. Every
 // cluster named by a route is in Clusters, every cluster's EDSName is in Endpoints, and
 // every secret named by a vhost or cluster is in Secrets; nothing else is.
+//
+// A VirtualHost, Cluster or ClusterLoadAssignment in a Model, and everything it points to,
+// is never changed: Replace, Rebuild and RefreshEndpoints put new values in for what they
+// rebuild (even when equal to the old ones), so a consumer may keep what it derived from
+// an item for as long as the item's pointer is in the Model (xds/translate.Translator
+// does). Secret.Data is the exception: the caller fills it in place.
 type Model struct {
 	// VirtualHosts are sorted by FQDN. Only hosts that can be served are present: a root
 	// whose TLS secret is missing, or whose tree yields no route, has none (see Problems).
