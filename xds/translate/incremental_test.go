@@ -196,17 +196,19 @@ func realisticWorld() *world {
 	return newWorld(in, model.Options{FallbackCertificate: key("fallback")}, data)
 }
 
-// TestTranslatorMatchesTranslate applies, one after the other, the changes the
-// controller makes to a model, and checks after each that a Translator used all along
-// returns exactly what a fresh Translate does.
-func TestTranslatorMatchesTranslate(t *testing.T) {
-	steps := []struct {
-		name string
-		edit func(w *world)
-		// want, when set, are the route configurations and clusters then served: the
-		// step did what it says.
-		want []string
-	}{
+// translatorStep is a change the controller makes to a model.
+type translatorStep struct {
+	name string
+	edit func(w *world)
+	// want, when set, are the route configurations and clusters then served: the step
+	// did what it says.
+	want []string
+}
+
+// translatorSteps change realisticWorld one way after the other, covering every kind of
+// change the controller makes.
+func translatorSteps() []translatorStep {
+	return []translatorStep{
 		{"unchanged", func(*world) {}, nil},
 		{"route of a root changed", func(w *world) {
 			w.setProxy(fixture.Proxy(ns, "d").FQDN("d.example.com").TLS("other-cert").
@@ -254,6 +256,13 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 			}
 		}, nil},
 	}
+}
+
+// TestTranslatorMatchesTranslate applies, one after the other, the changes the
+// controller makes to a model, and checks after each that a Translator used all along
+// returns exactly what a fresh Translate does.
+func TestTranslatorMatchesTranslate(t *testing.T) {
+	steps := translatorSteps()
 	options := map[string]Options{
 		"default options": {},
 		"other options":   {Address: "::", MinTLSVersion: "1.3", CipherSuites: []string{"ECDHE-RSA-AES256-GCM-SHA384"}},
