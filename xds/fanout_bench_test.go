@@ -242,7 +242,10 @@ func newFanout(b *testing.B, ctx context.Context, mode client.Mode) (*fanout, fu
 	if err != nil {
 		b.Fatal(err)
 	}
-	f.srv, err = server.New(cache, cb.Funcs(), server.Options{Address: "127.0.0.1:0", Insecure: true})
+	// The clients share the server's CPU: while 1,000 of them sync, one may take longer
+	// than the default 20 s to answer a keepalive ping, and the server closes its
+	// connection. Envoys have CPUs of their own: wait as long as the sync may last.
+	f.srv, err = server.New(cache, cb.Funcs(), server.Options{Address: "127.0.0.1:0", Insecure: true, KeepaliveTimeout: 10 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
