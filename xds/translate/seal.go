@@ -144,13 +144,18 @@ func (g *generation) sealHTTPS(e *vhostEntry) error {
 		return fmt.Errorf("route configuration %s: %w", rc.GetName(), err)
 	}
 	e.secure.enc, e.secure.sealed = b, true
-	split, err := splitShell(&routev3.RouteConfiguration{Name: rc.GetName()}, "virtual_hosts")
+	// The shell is the name alone, field 1: no field comes after the virtual hosts.
+	head, err := deterministic.Marshal(&routev3.RouteConfiguration{Name: rc.GetName()})
 	if err != nil {
-		return err
+		return fmt.Errorf("route configuration %s: %w", rc.GetName(), err)
 	}
+	split := shellSplit{head: head, field: virtualHostsField}
 	g.encode(&e.https.encoding, resource.RouteType, rc.GetName(), split.assemble([][]byte{b}))
 	return nil
 }
+
+// virtualHostsField is the number of RouteConfiguration.virtual_hosts.
+var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
 
 // assembly is a resource assembled from parts (see assemble.go): it is reused as it is
 // while its parts are the same pieces in the same order.
