@@ -113,7 +113,7 @@ func fillSecrets(m *model.Model) {
 // side included: the clients hold about 0.8 MiB each and the server 2.4 MiB per client
 // (live heap), but 1,000 clients syncing at once receive gigabytes, and the garbage
 // collector lets the heap grow to twice what is live. Measured with 1,000 clients: HWM
-// 12.1 GiB (state of the world) and 13.5 GiB (delta).
+// 12.1 to 15.1 GiB (state of the world) and 13.5 GiB (delta).
 const fanoutClientMiB = 14
 
 // fanoutClients is the number of clients to run: WARDEN_FANOUT_CLIENTS (default
