@@ -33,9 +33,9 @@ func FuzzTranslateIncremental(f *testing.F) {
 // TestTranslateIncrementalRandom runs FuzzTranslateIncremental's check on pseudo-random
 // inputs (the same ones on every run), since go test runs only a fuzz test's seeds.
 func TestTranslateIncrementalRandom(t *testing.T) {
-	runs := 200
+	runs := 100
 	if testing.Short() {
-		runs = 30
+		runs = 20
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range runs {
