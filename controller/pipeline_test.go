@@ -30,7 +30,7 @@ func (r *recorder) Publish(context.Context, *model.Model) error { r.published++;
 // EndpointSlices and Secrets go to the pipeline's handlers. Secret data is read from a
 // fake client.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	d       *policy.Decider
 	changes *Changes
 	p       *Pipeline
@@ -42,7 +42,7 @@ type world struct {
 	secretOK map[model.Key]bool
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	d, err := policy.NewDecider(t.Context(), policy.Settings{RootNamespaces: []string{"roots"}})
 	if err != nil {
@@ -173,7 +173,7 @@ func (w *world) reference() *model.Model {
 	return model.Build(in, model.Options{})
 }
 
-func render(t *testing.T, m *model.Model) string {
+func render(t testing.TB, m *model.Model) string {
 	t.Helper()
 	b, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
@@ -321,4 +321,22 @@ func TestPipeline_unrelatedChangesPublishNothing(t *testing.T) {
 		t.Errorf("published %d times after unrelated changes, want %d", w.pub.published, before)
 	}
 	w.check("unrelated changes")
+}
+
+// TestPipeline_manyNewSecretsAreListed: when more Secrets of one namespace are missing
+// than listSecretsAbove, they are read with one List; the data must be the same.
+func TestPipeline_manyNewSecretsAreListed(t *testing.T) {
+	w := newWorld(t)
+	w.rebuild()
+	for i := range listSecretsAbove + 4 {
+		name := fmt.Sprintf("cert-%02d", i)
+		w.secret("roots", name, "data-"+name, false)
+		w.proxy(fx.Proxy("roots", fmt.Sprintf("app-%02d", i)).Created(i).FQDN(fmt.Sprintf("app-%02d.example.com", i)).
+			TLS(name).Route("web", 80).Obj())
+	}
+	w.rebuild()
+	if got := len(w.p.model.Secrets); got != listSecretsAbove+4 {
+		t.Fatalf("%d secrets in the model, want %d", got, listSecretsAbove+4)
+	}
+	w.check("many TLS roots")
 }
