@@ -52,7 +52,7 @@ func NewTranslator(o Options) *Translator {
 // the items of m that its previous successful call saw unchanged. See Translate for the
 // result and the errors; on an error the Translator is unchanged.
 func (tr *Translator) Translate(m *model.Model) (*Resources, error) {
-	g := &generation{t: newTranslator(m, tr.o), prev: tr.prev}
+	g := &generation{n: tr.prev.n + 1, t: newTranslator(m, tr.o), prev: tr.prev}
 	r, err := g.translate()
 	if err != nil {
 		return nil, err
@@ -119,6 +119,7 @@ type endpointsEntry struct {
 // has been served on HTTPS, the secure side with https/<fqdn>. Both depend on the
 // *model.VirtualHost and on the clusters left out (generation.dropped).
 type vhostEntry struct {
+	gen      uint64 // the generation that last built a piece of it
 	vh       *model.VirtualHost
 	insecure *piece[*routev3.VirtualHost]
 	secure   *piece[*routev3.VirtualHost]
@@ -129,6 +130,7 @@ type vhostEntry struct {
 // that last had it: while that vhost is the same, only the data of its client CA and CRL
 // (when data is set) can change the chain.
 type chainEntry struct {
+	gen   uint64 // the generation that built it
 	vh    *model.VirtualHost
 	fqdn  string
 	data  bool
@@ -147,6 +149,7 @@ type secretEntry struct {
 // generation is what one Translate call built or reused for the next: the entries of the
 // model's items, in the model's order.
 type generation struct {
+	n    uint64      // one more than the previous generation's
 	t    *translator // during the call
 	prev *generation // during the call; never nil
 
@@ -296,7 +299,7 @@ func (g *generation) buildRoutes() error {
 			if err != nil {
 				return fmt.Errorf("route configuration %s: %w", HTTPRouteConfigName, err)
 			}
-			e = vhostEntry{vh: vh, insecure: &piece[*routev3.VirtualHost]{msg: v}}
+			e = vhostEntry{gen: g.n, vh: vh, insecure: &piece[*routev3.VirtualHost]{msg: v}}
 		}
 		g.vhosts[i] = e
 	}
@@ -311,7 +314,7 @@ func (g *generation) buildRoutes() error {
 		if err != nil {
 			return fmt.Errorf("route configuration %s: %w", name, err)
 		}
-		e.secure = &piece[*routev3.VirtualHost]{msg: v}
+		e.gen, e.secure = g.n, &piece[*routev3.VirtualHost]{msg: v}
 		e.https = &piece[*routev3.RouteConfiguration]{msg: &routev3.RouteConfiguration{
 			Name: name, VirtualHosts: []*routev3.VirtualHost{v},
 		}}
@@ -369,7 +372,7 @@ func (g *generation) buildListeners() error {
 					return fmt.Errorf("listener %s: %w", HTTPSListenerName, err)
 				}
 				in = in.clone()
-				e = chainEntry{fqdn: vh.FQDN, data: in.key.hasCV, in: &in, chain: &piece[*listenerv3.FilterChain]{msg: fc}}
+				e = chainEntry{gen: g.n, fqdn: vh.FQDN, data: in.key.hasCV, in: &in, chain: &piece[*listenerv3.FilterChain]{msg: fc}}
 			}
 		}
 		e.vh = vh

@@ -57,7 +57,7 @@ func (g *generation) sealListeners(r *Resources) error {
 	list := []*piece[*listenerv3.Listener]{g.httpListener}
 	chains := make([]*piece[*listenerv3.FilterChain], 0, len(g.chains)+1)
 	for _, e := range g.chains {
-		if !e.chain.sealed {
+		if e.gen == g.n { // only what this call built needs sealing
 			if err := sealPart(e.chain, fmt.Sprintf("listener %s: filter chain %q", HTTPSListenerName, e.fqdn)); err != nil {
 				return err
 			}
@@ -94,8 +94,10 @@ func (g *generation) sealRoutes(r *Resources) error {
 	at := 0
 	for _, vh := range g.t.secure { // in fqdn order, hence https/<fqdn> in name order
 		e := &g.vhosts[g.vhostIndex(vh, &at)]
-		if err := g.sealHTTPS(e); err != nil {
-			return err
+		if e.gen == g.n { // only what this call built needs sealing
+			if err := g.sealHTTPS(e); err != nil {
+				return err
+			}
 		}
 		list = append(list, e.https)
 		if g.t.fallback[vh.FQDN] {
@@ -112,7 +114,7 @@ func (g *generation) sealRoutes(r *Resources) error {
 	}
 	insecure := make([]*piece[*routev3.VirtualHost], len(g.vhosts))
 	for i, e := range g.vhosts {
-		if !e.insecure.sealed {
+		if e.gen == g.n {
 			if err := sealPart(e.insecure, "route configuration "+HTTPRouteConfigName+": virtual host "+e.vh.FQDN); err != nil {
 				return err
 			}
