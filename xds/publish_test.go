@@ -133,8 +133,9 @@ func TestPublisher(t *testing.T) {
 
 	t.Run("invalid_model_publishes_nothing", func(t *testing.T) {
 		before, want := cache.Versions(), cached(t, cache)
-		m.Endpoints[0].Endpoints = []model.Endpoint{{Address: "10.0.0.1", Port: 70000, Ready: true}}
-		m.Endpoints[0] = &model.ClusterLoadAssignment{Name: m.Endpoints[0].Name, Endpoints: m.Endpoints[0].Endpoints}
+		// A new item, as the model makes them (items are never changed in place).
+		m.Endpoints[0] = &model.ClusterLoadAssignment{Name: m.Endpoints[0].Name,
+			Endpoints: []model.Endpoint{{Address: "10.0.0.1", Port: 70000, Ready: true}}}
 		if err := pub.Publish(ctx, m); err == nil {
 			t.Fatal("Publish of a model with an out-of-range port succeeded")
 		}
