@@ -31,6 +31,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -92,19 +93,29 @@ type typeState struct {
 
 	sotw  map[uint64]*sotwWatch
 	delta map[uint64]*deltaWatch
+
+	// seq counts the updates that changed the type; each entry records the one that last
+	// changed it. sets, seeds and setUse serve the tokens of sotw_named.go.
+	seq    uint64
+	sets   map[setKey]*nameSet
+	seed   maphash.Seed
+	setUse uint64
 }
 
 // entry is one stored resource.
 type entry struct {
 	version string
 	any     *anypb.Any
+	// seq is the update of the type that last changed the entry.
+	seq uint64
 }
 
 func (c *Cache) typeState(url string) *typeState {
 	t := c.types[url]
 	if t == nil {
 		t = &typeState{url: url, fullState: cachev3.ResourceRequiresFullStateInSotw(url),
-			resources: map[string]entry{}, sotw: map[uint64]*sotwWatch{}, delta: map[uint64]*deltaWatch{}}
+			resources: map[string]entry{}, sotw: map[uint64]*sotwWatch{}, delta: map[uint64]*deltaWatch{},
+			sets: map[setKey]*nameSet{}, seed: maphash.MakeSeed()}
 		t.version = t.computeVersion()
 		c.types[url] = t
 	}
@@ -151,11 +162,12 @@ func orderOf(url string) int {
 // apply stores ch and returns the names whose version changed (removed names included).
 func (t *typeState) apply(ch Change) map[string]bool {
 	changed := map[string]bool{}
+	seq := t.seq + 1
 	for _, r := range ch.Upsert {
 		if old, ok := t.resources[r.Name]; ok && old.version == r.Version {
 			continue
 		}
-		t.resources[r.Name] = entry{version: r.Version, any: &anypb.Any{TypeUrl: t.url, Value: r.Body}}
+		t.resources[r.Name] = entry{version: r.Version, any: &anypb.Any{TypeUrl: t.url, Value: r.Body}, seq: seq}
 		changed[r.Name] = true
 	}
 	for _, n := range ch.Delete {
@@ -165,6 +177,7 @@ func (t *typeState) apply(ch Change) map[string]bool {
 		}
 	}
 	if len(changed) > 0 {
+		t.seq = seq
 		t.version = t.computeVersion()
 		t.all = nil
 	}

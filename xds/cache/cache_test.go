@@ -256,10 +256,12 @@ func TestCache_changeBetweenResponseAndACK(t *testing.T) {
 		if len(ch) != 1 {
 			t.Fatal("the ACK of an outdated response was not answered")
 		}
-		d, _ := (<-ch).GetDiscoveryResponse()
+		r = <-ch
+		d, _ := r.GetDiscoveryResponse()
 		if len(d.GetResources()) != 1 {
 			t.Errorf("answer carries %d route configurations, want the one changed", len(d.GetResources()))
 		}
+		sub.SetReturnedResources(r.GetReturnedResources()) // as the server does when it sends
 		// The ACK of that answer, at the current version, waits.
 		if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: names, VersionInfo: d.GetVersionInfo(), ResponseNonce: "2"}, &sub, ch); err != nil {
 			t.Fatal(err)
@@ -298,4 +300,38 @@ func TestCache_changeBetweenResponseAndACK(t *testing.T) {
 			t.Error("an up-to-date ACK was answered")
 		}
 	})
+}
+
+// TestCache_newSubscriptionSendsOnlyTheNewName is an Envoy that gains a listener: it asks
+// for one more route configuration and is sent that one alone.
+func TestCache_newSubscriptionSendsOnlyTheNewName(t *testing.T) {
+	c := xdscache.New(logr.Discard())
+	update(t, c, changes(t, clienttest.Fixture{})...)
+	one, two := []string{clienttest.RouteHTTP}, []string{clienttest.RouteHTTP, clienttest.RouteHTTPS}
+	sub := stream.NewSotwSubscription(one, false)
+	ch := make(chan cachev3.Response, 1)
+	if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: one}, &sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	sub.SetReturnedResources(r.GetReturnedResources())
+	sub.SetResourceSubscription(two)
+	if _, err := c.CreateWatch(&cachev3.Request{TypeUrl: resource.RouteType, ResourceNames: two, VersionInfo: r.GetResponseVersion(), ResponseNonce: "1"}, &sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != 1 {
+		t.Fatal("a request for one more route configuration was not answered")
+	}
+	d, _ := (<-ch).GetDiscoveryResponse()
+	var names []string
+	for _, a := range d.GetResources() {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, cachev3.GetResourceName(m))
+	}
+	if diff := cmp.Diff([]string{clienttest.RouteHTTPS}, names); diff != "" {
+		t.Errorf("route configurations sent (-want +got):\n%s", diff)
+	}
 }

@@ -15,6 +15,9 @@ type sotwWatch struct {
 	req *cachev3.Request
 	sub cachev3.Subscription
 	ch  chan cachev3.Response
+	// key identifies the names subscribed to, once keyed (sotw_named.go).
+	key   setKey
+	keyed bool
 }
 
 // CreateWatch answers a state-of-the-world request at once when the client lacks something
@@ -68,11 +71,8 @@ func (t *typeState) sotwResponse(w *sotwWatch, changed map[string]bool) cachev3.
 			return nil
 		}
 		return t.fullResponse(w)
-	case created && !first && !wildcard && w.req.GetVersionInfo() == t.version && len(returned) == len(w.sub.SubscribedResources()):
-		// The usual ACK: the client accepted a response built from the current contents
-		// (the version is their hash) and was sent every name it subscribes to (the server
-		// keeps only subscribed names in returned). Nothing to look at.
-		return nil
+	case !t.fullState && !wildcard:
+		return t.namedResponse(w, changed)
 	}
 	send, removed := t.sotwDiff(w, changed)
 	switch {
