@@ -38,8 +38,9 @@ import (
 // publishing loop. Its results are those of Translate with the same options, byte for
 // byte; a failed call leaves it as it was.
 type Translator struct {
-	o    Options
-	prev *generation
+	o       Options
+	prev    *generation
+	scratch scratch
 }
 
 // NewTranslator returns a Translator with options o (zero fields take their defaults, as
@@ -52,14 +53,19 @@ func NewTranslator(o Options) *Translator {
 // the items of m that its previous successful call saw unchanged. See Translate for the
 // result and the errors; on an error the Translator is unchanged.
 func (tr *Translator) Translate(m *model.Model) (*Resources, error) {
-	g := &generation{n: tr.prev.n + 1, t: newTranslator(m, tr.o), prev: tr.prev}
+	spare := tr.scratch.spare
+	if spare == nil {
+		spare = &generation{}
+	}
+	g := &generation{n: tr.prev.n + 1, t: newTranslator(m, tr.o, &tr.scratch), prev: tr.prev, spare: spare}
 	r, err := g.translate()
+	g.dropped = g.t.dropped
+	g.t, g.prev, g.spare = nil, nil, nil // keep one generation, and no model
 	if err != nil {
+		tr.scratch.spare = g // its lists hold the spare's arrays
 		return nil, err
 	}
-	g.dropped = g.t.dropped
-	g.t, g.prev = nil, nil // keep one generation, and not the model
-	tr.prev = g
+	tr.scratch.spare, tr.prev = tr.prev, g
 	return r, nil
 }
 
@@ -149,9 +155,10 @@ type secretEntry struct {
 // generation is what one Translate call built or reused for the next: the entries of the
 // model's items, in the model's order.
 type generation struct {
-	n    uint64      // one more than the previous generation's
-	t    *translator // during the call
-	prev *generation // during the call; never nil
+	n     uint64      // one more than the previous generation's
+	t     *translator // during the call
+	prev  *generation // during the call; never nil
+	spare *generation // during the call, whose entry lists this one reuses; never nil
 
 	// dropped is translator.dropped: every vhost's routes depend on it.
 	dropped map[string]bool
@@ -230,7 +237,7 @@ func find[E any](prev []E, next *int, order func(E) int) (E, bool) {
 // differs from the one it replaces, or a new CA bundle. An unchanged cluster is not even
 // read: its entry knows its CA Secret.
 func (g *generation) buildClusters() error {
-	g.clusters = make([]clusterEntry, 0, len(g.t.m.Clusters))
+	g.clusters = reuse(g.spare.clusters, len(g.t.m.Clusters))
 	next, same := 0, 0
 	for _, c := range g.t.m.Clusters {
 		e, ok := find(g.prev.clusters, &next, func(e clusterEntry) int {
@@ -281,7 +288,7 @@ func (g *generation) buildRoutes() error {
 	if maps.Equal(g.prev.dropped, g.t.dropped) {
 		prev = g.prev.vhosts
 	}
-	g.vhosts = make([]vhostEntry, len(g.t.m.VirtualHosts))
+	g.vhosts = reuse(g.spare.vhosts, len(g.t.m.VirtualHosts))[:len(g.t.m.VirtualHosts)]
 	next := 0
 	for i, vh := range g.t.m.VirtualHosts {
 		e, ok := find(prev, &next, func(e vhostEntry) int {
@@ -350,7 +357,7 @@ func (g *generation) buildListeners() error {
 		}
 		g.httpListener = &piece[*listenerv3.Listener]{msg: l}
 	}
-	g.chains = make([]chainEntry, len(g.t.secure))
+	g.chains = reuse(g.spare.chains, len(g.t.secure))[:len(g.t.secure)]
 	next := 0
 	for i, vh := range g.t.secure {
 		e, ok := find(g.prev.chains, &next, func(e chainEntry) int {
@@ -401,7 +408,7 @@ func (g *generation) buildEndpoints() {
 	if !usedSame {
 		g.used = g.t.usedEDSNames()
 	}
-	g.endpoints = make([]endpointsEntry, 0, len(g.used))
+	g.endpoints = reuse(g.spare.endpoints, len(g.used))
 	next := 0
 	for _, cla := range g.t.m.Endpoints {
 		e, ok := find(g.prev.endpoints, &next, func(e endpointsEntry) int {
@@ -426,7 +433,7 @@ func (g *generation) buildEndpoints() {
 
 // buildSecrets translates the served certificates whose data is new.
 func (g *generation) buildSecrets() {
-	g.secrets = make([]secretEntry, 0, len(g.t.certs))
+	g.secrets = reuse(g.spare.secrets, len(g.t.certs))
 	next := 0
 	for _, s := range g.t.m.Secrets {
 		if !g.t.certs[s] {

@@ -171,20 +171,25 @@ type translator struct {
 	missing notes
 }
 
-func newTranslator(m *model.Model, o Options) *translator {
+// newTranslator decides what depends on Secret data across model items, in space sc
+// keeps from call to call.
+func newTranslator(m *model.Model, o Options, sc *scratch) *translator {
+	clear(sc.certs)
+	if sc.certs == nil {
+		sc.certs = make(map[*model.Secret]bool, len(m.Secrets))
+	}
 	t := &translator{
 		m:           m,
 		o:           o,
-		secretByKey: make(map[model.Key]*model.Secret, len(m.Secrets)),
+		secretByKey: sc.index(m.Secrets),
 		dropped:     map[string]bool{},
 		fallback:    map[string]bool{},
-		certs:       make(map[*model.Secret]bool, len(m.Secrets)),
+		secure:      reuse(sc.secure, len(m.VirtualHosts)),
+		certs:       sc.certs,
 		missing:     notes{},
 	}
-	for _, s := range m.Secrets {
-		t.secretByKey[s.Name] = s
-	}
 	t.checkVirtualHostSecrets()
+	sc.secure = t.secure
 	return t
 }
 
