@@ -26,17 +26,18 @@ type work struct {
 	services map[model.Key]*corev1.Service            // changed Services; nil: deleted
 	slices   map[model.Key]*discoveryv1.EndpointSlice // changed EndpointSlices by their own key; nil: deleted
 	secrets  map[model.Key]bool                       // changed Secrets: whether each exists
+	fetched  map[model.Key]fetched                    // Secret data read in the background
 }
 
 func newWork() work {
 	return work{proxies: map[policy.Key]bool{}, touched: map[policy.Key]bool{},
 		services: map[model.Key]*corev1.Service{}, slices: map[model.Key]*discoveryv1.EndpointSlice{},
-		secrets: map[model.Key]bool{}}
+		secrets: map[model.Key]bool{}, fetched: map[model.Key]fetched{}}
 }
 
 func (w work) empty() bool {
 	return !w.all && len(w.proxies) == 0 && len(w.touched) == 0 && len(w.services) == 0 &&
-		len(w.slices) == 0 && len(w.secrets) == 0
+		len(w.slices) == 0 && len(w.secrets) == 0 && len(w.fetched) == 0
 }
 
 // Watch registers the pipeline's handlers on the informers of Services, EndpointSlices and
@@ -175,7 +176,7 @@ func (p *Pipeline) applyObjects(w work) (sets.Set[string], []model.Key) {
 		} else {
 			p.in.Secrets.Delete(k)
 		}
-		delete(p.data, k) // re-read: the Secret may hold new data
+		p.secretData.changed(k, exists) // read again: the Secret may hold new data
 		fqdns.Insert(p.indexed(func(ix model.Index) []string { return ix.SecretToFQDNs[k] })...)
 	}
 	var endpoints []model.Key

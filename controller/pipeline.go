@@ -68,7 +68,7 @@ type Pipeline struct {
 	sliceOwner map[model.Key]model.Key                       // EndpointSlice -> the Service it is filed under
 	states     stateCounts
 	model      *model.Model
-	data       map[model.Key]map[string][]byte // Secret data by key
+	secretData secretData
 }
 
 // New returns a Pipeline. secrets reads the data of Secrets the model references (Warden
@@ -84,7 +84,7 @@ func New(d *policy.Decider, secrets client.Reader, pub Publisher, o Options) (*P
 	p := &Pipeline{d: d, secrets: secrets, pub: pub, opts: o, metrics: m, judgeFn: d.Judge,
 		work: newWork(), wake: make(chan struct{}, 1), published: make(chan struct{}),
 		in: model.NewInput(), roots: map[string]map[model.Key]*contourv1.HTTPProxy{},
-		sliceOwner: map[model.Key]model.Key{}, states: newStateCounts(), data: map[model.Key]map[string][]byte{}}
+		sliceOwner: map[model.Key]model.Key{}, states: newStateCounts(), secretData: newSecretData()}
 	p.work.all = true
 	if o.Verdicts != nil {
 		p.judgeFn = o.Verdicts.Judge
@@ -143,6 +143,7 @@ func (p *Pipeline) Published() <-chan struct{} { return p.published }
 // until Coalesce has passed since that rebuild ended, and are rebuilt together.
 func (p *Pipeline) Start(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("pipeline")
+	ctx = logr.NewContext(ctx, log)
 	if !p.waitWatched(ctx) {
 		return nil
 	}
@@ -150,7 +151,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	for {
 		did, err := p.rebuild(ctx)
 		if err != nil {
-			log.Error(err, "Rebuilding the routing model failed; the previous one stays published")
+			log.Error(err, "Rebuilding the routing model failed; the previous one stays published; retrying from scratch", "after", retryFetchAfter)
+			p.mu.Lock()
+			p.work.all = true
+			p.mu.Unlock()
+			time.AfterFunc(retryFetchAfter, p.poke)
 		}
 		if did {
 			quietUntil = time.Now().Add(p.opts.Coalesce)
@@ -213,9 +218,14 @@ func (p *Pipeline) rebuild(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	judging := time.Since(start)
 	fqdns = fqdns.Union(judged)
 	p.applyTouched(w.touched, w.proxies)
-	if !full && fqdns.Len() == 0 && len(endpoints) == 0 {
+	newData := p.secretData.arrived(w.fetched)
+	if !full && fqdns.Len() == 0 && len(endpoints) == 0 && !newData {
+		if len(w.fetched) > 0 {
+			return false, p.fillSecrets(ctx, false) // a read was superseded or failed: read again
+		}
 		return false, nil // nothing the model shows changed
 	}
 	if full {
@@ -224,15 +234,19 @@ func (p *Pipeline) rebuild(ctx context.Context) (bool, error) {
 		p.model.Rebuild(p.inputFor(fqdns), p.opts.Model, sets.List(fqdns)...)
 		p.model.RefreshEndpoints(p.in, endpoints...)
 	}
-	if err := p.fillSecrets(ctx); err != nil {
+	if err := p.fillSecrets(ctx, full); err != nil {
 		return true, err
 	}
-	p.metrics.observeRebuild(full, time.Since(start), len(p.in.Proxies))
+	built := time.Since(start)
+	p.metrics.observeRebuild(full, built, len(p.in.Proxies))
 	p.metrics.observeStates(p.states.counts)
 	if err := p.pub.Publish(ctx, p.model); err != nil {
 		return true, fmt.Errorf("publishing: %w", err)
 	}
 	p.publishedOnce.Do(func() { close(p.published) })
+	logr.FromContextOrDiscard(ctx).V(1).Info("published the routing model", "full", full, "judged", len(proxies),
+		"vhosts", fqdns.Len(), "endpoints", len(endpoints), "judging", judging, "building", built-judging,
+		"publishing", time.Since(start)-built, "secretReads", len(p.secretData.inflight))
 	return true, nil
 }
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,117 +14,225 @@ import (
 	"github.com/projectwarden/warden/controller/model"
 )
 
-// listSecretsAbove is how many Secrets of one namespace must be missing before fillSecrets
-// reads the whole namespace with one List rather than each Secret with a Get: after a
-// start, a thousand TLS vhosts would be a thousand Gets; during a bulk create of roots,
-// each rebuild misses a few Secrets of a namespace that holds hundreds, and listing them
-// all every time would load the API server for nothing.
+// listSecretsAbove is how many Secrets of one namespace must be missing before a full
+// build reads the whole namespace with one List rather than each Secret with a Get: after
+// a start, a thousand TLS vhosts would be a thousand Gets.
 const listSecretsAbove = 16
 
-// fetchers bounds the Secret reads of one rebuild that are in flight at once. Reads are
-// concurrent because each waits for a round trip to the API server, which is slowest
-// exactly when many TLS roots are being created (the status writes of their trees queue
-// at the API server too); one after the other, a rebuild of a dozen new TLS vhosts waited
-// seconds.
-const fetchers = 8
+// fetchers bounds the Secret reads in flight at once. Each waits for a round trip to the
+// API server, which is slowest exactly when many TLS roots are being created (the status
+// writes of their trees queue there too).
+const fetchers = 16
 
-// fillSecrets reads the data of every Secret the model references that it has not read
-// since the Secret last changed, and hands it to the model.
-func (p *Pipeline) fillSecrets(ctx context.Context) error {
-	missing := map[string][]model.Key{}
-	for _, s := range p.model.Secrets {
-		if _, ok := p.data[s.Name]; !ok {
-			missing[s.Name.Namespace] = append(missing[s.Name.Namespace], s.Name)
-		}
+// retryFetchAfter is how long a failed Secret read waits before it is tried again.
+const retryFetchAfter = time.Second
+
+// fetched is the outcome of reading one Secret's data.
+type fetched struct {
+	data map[string][]byte // nil when the Secret was not found
+	err  error
+}
+
+// secretData is the data of the Secrets the model references, which Warden reads from the
+// API server since it watches only Secret metadata. It is owned by the run loop.
+//
+// A full build (start, resync) reads what it misses before it publishes, so that the
+// first configuration is complete. An incremental rebuild does not wait: it publishes
+// with the data it has and reads the rest in the background; the translator leaves a TLS
+// vhost without its HTTPS filter chain until its certificate arrives, and the arrival
+// triggers a rebuild. Waiting made every rebuild during a bulk create of TLS roots wait
+// seconds for the API server, which was busy with the status writes of the same roots.
+// When a Secret changes, its old data keeps being served until the new data is read, so
+// that a certificate rotation never takes a vhost's HTTPS away.
+type secretData struct {
+	data  map[model.Key]map[string][]byte
+	stale map[model.Key]bool // data known to be outdated: read again, serve meanwhile
+	// inflight are the Secrets being read in the background; false once a change made
+	// the read's result possibly older than the Secret.
+	inflight map[model.Key]bool
+	sem      chan struct{} // bounds reads in flight (fetchers)
+}
+
+func newSecretData() secretData {
+	return secretData{data: map[model.Key]map[string][]byte{}, stale: map[model.Key]bool{},
+		inflight: map[model.Key]bool{}, sem: make(chan struct{}, fetchers)}
+}
+
+// changed records a change of the Secret k (exists: whether it still exists).
+func (s *secretData) changed(k model.Key, exists bool) {
+	if _, ok := s.inflight[k]; ok {
+		s.inflight[k] = false
 	}
-	// One read per namespace with many missing Secrets, one per Secret otherwise.
-	var reads []func(context.Context) (map[model.Key]map[string][]byte, error)
-	for ns, ks := range missing {
-		if len(ks) > listSecretsAbove {
-			reads = append(reads, func(ctx context.Context) (map[model.Key]map[string][]byte, error) {
-				return p.listSecrets(ctx, ns, ks)
-			})
+	if !exists {
+		delete(s.data, k)
+		delete(s.stale, k)
+		return
+	}
+	if _, ok := s.data[k]; ok {
+		s.stale[k] = true
+	}
+}
+
+// arrived applies background reads; it reports whether any data changed.
+func (s *secretData) arrived(results map[model.Key]fetched) bool {
+	changed := false
+	for k, r := range results {
+		valid := s.inflight[k]
+		delete(s.inflight, k)
+		if !valid || r.err != nil {
+			continue // read again at the next rebuild that misses it
+		}
+		s.data[k] = r.data
+		delete(s.stale, k)
+		changed = true
+	}
+	return changed
+}
+
+// missing returns the model's Secrets whose data is absent or stale and not being read.
+func (s *secretData) missing(m *model.Model) []model.Key {
+	var out []model.Key
+	for _, sec := range m.Secrets {
+		k := sec.Name
+		if _, reading := s.inflight[k]; reading {
 			continue
 		}
-		for _, k := range ks {
-			reads = append(reads, func(ctx context.Context) (map[model.Key]map[string][]byte, error) {
-				return p.getSecret(ctx, k)
-			})
+		if _, have := s.data[k]; !have || s.stale[k] {
+			out = append(out, k)
 		}
 	}
-	results, err := runConcurrently(ctx, fetchers, reads)
-	if err != nil {
-		return err
-	}
-	for _, r := range results {
-		maps.Copy(p.data, r)
+	return out
+}
+
+// fillSecrets hands the model the data of its Secrets, reading what is missing first for
+// a full build and in the background otherwise (see secretData).
+func (p *Pipeline) fillSecrets(ctx context.Context, full bool) error {
+	need := p.secretData.missing(p.model)
+	switch {
+	case len(need) == 0:
+	case full:
+		results, err := p.readSecrets(ctx, need, true)
+		if err != nil {
+			return err
+		}
+		for k, r := range results {
+			p.secretData.data[k] = r.data
+			delete(p.secretData.stale, k)
+		}
+	default:
+		for _, k := range need {
+			p.secretData.inflight[k] = true
+		}
+		go p.readInBackground(ctx, need)
 	}
 	for _, s := range p.model.Secrets {
-		s.Data = p.data[s.Name]
+		s.Data = p.secretData.data[s.Name]
 	}
 	return nil
 }
 
-// runConcurrently runs fs, at most n at a time, and returns their results; it stops
-// starting new ones after the first error, which it returns.
-func runConcurrently[T any](ctx context.Context, n int, fs []func(context.Context) (T, error)) ([]T, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make([]T, len(fs))
-	errs := make([]error, len(fs))
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, f := range fs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
+// readInBackground reads keys and hands the results to the run loop; after a failure it
+// wakes the loop again later, which reads what is still missing.
+func (p *Pipeline) readInBackground(ctx context.Context, keys []model.Key) {
+	results, err := p.readSecrets(ctx, keys, false)
+	if err != nil {
 		if ctx.Err() != nil {
-			break
+			return
 		}
+		results = map[model.Key]fetched{}
+		for _, k := range keys {
+			results[k] = fetched{err: err}
+		}
+		time.AfterFunc(retryFetchAfter, p.poke)
+	}
+	p.mu.Lock()
+	for k, r := range results {
+		p.work.fetched[k] = r
+	}
+	p.mu.Unlock()
+	p.poke()
+}
+
+// readSecrets reads the data of keys: with one List per namespace where more than
+// listSecretsAbove are missing, if lists are allowed, and one Get per Secret otherwise,
+// at most fetchers at a time. A Secret that is not found has no data: its deletion event
+// will come.
+func (p *Pipeline) readSecrets(ctx context.Context, keys []model.Key, lists bool) (map[model.Key]fetched, error) {
+	byNS := map[string][]model.Key{}
+	for _, k := range keys {
+		byNS[k.Namespace] = append(byNS[k.Namespace], k)
+	}
+	out := map[model.Key]fetched{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, len(keys))
+	read := func(f func() (map[model.Key]fetched, error)) {
 		wg.Go(func() {
-			defer func() { <-sem }()
-			if out[i], errs[i] = f(ctx); errs[i] != nil {
-				cancel()
+			select {
+			case p.secretData.sem <- struct{}{}:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+			defer func() { <-p.secretData.sem }()
+			r, err := f()
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for k, v := range r {
+				out[k] = v
 			}
 		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	for ns, ks := range byNS {
+		if lists && len(ks) > listSecretsAbove {
+			read(func() (map[model.Key]fetched, error) { return p.listSecrets(ctx, ns, ks) })
+			continue
+		}
+		for _, k := range ks {
+			read(func() (map[model.Key]fetched, error) { return p.getSecret(ctx, k) })
+		}
 	}
-	return out, ctx.Err()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return out, errors.Join(all...)
 }
 
-// listSecrets reads the Secrets of ns and returns the data of those in want. A wanted
-// Secret that is not found is returned without data: its deletion event will come.
-func (p *Pipeline) listSecrets(ctx context.Context, ns string, want []model.Key) (map[model.Key]map[string][]byte, error) {
+// listSecrets reads the Secrets of ns and returns the data of those in want.
+func (p *Pipeline) listSecrets(ctx context.Context, ns string, want []model.Key) (map[model.Key]fetched, error) {
 	var list corev1.SecretList
 	if err := p.secrets.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("reading Secrets in %s: %w", ns, err)
 	}
-	out := make(map[model.Key]map[string][]byte, len(want))
+	out := make(map[model.Key]fetched, len(want))
 	for _, k := range want {
-		out[k] = nil
+		out[k] = fetched{}
 	}
 	for i := range list.Items {
 		k := model.KeyOf(&list.Items[i])
 		if _, ok := out[k]; ok {
-			out[k] = list.Items[i].Data
+			out[k] = fetched{data: list.Items[i].Data}
 		}
 	}
 	return out, nil
 }
 
 // getSecret reads one Secret.
-func (p *Pipeline) getSecret(ctx context.Context, k model.Key) (map[model.Key]map[string][]byte, error) {
+func (p *Pipeline) getSecret(ctx context.Context, k model.Key) (map[model.Key]fetched, error) {
 	var s corev1.Secret
 	err := p.secrets.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, &s)
 	switch {
 	case apierrors.IsNotFound(err):
-		return map[model.Key]map[string][]byte{k: nil}, nil
+		return map[model.Key]fetched{k: {}}, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading Secret %s: %w", k, err)
 	}
-	return map[model.Key]map[string][]byte{k: s.Data}, nil
+	return map[model.Key]fetched{k: {data: s.Data}}, nil
 }

@@ -130,6 +130,7 @@ type wardenProc struct {
 	exited  chan error
 	peakRSS atomic.Int64 // KiB, VmRSS sampled every pollEvery
 	peakAt  atomic.Int64 // unix nanoseconds of the sample that set peakRSS
+	peakMix atomic.Value // string: RssAnon/RssFile of that sample
 	hwm     atomic.Int64 // KiB, the last VmHWM read
 }
 
@@ -144,26 +145,28 @@ func freePort(b *testing.B) int {
 
 // procStatus reads VmRSS and VmHWM (KiB) of pid.
 func procStatus(pid int) (rss, hwm int64, err error) {
+	m, err := procStatusFields(pid)
+	return m["VmRSS"], m["VmHWM"], err
+}
+
+// procStatusFields reads the kB fields of /proc/pid/status (VmRSS, VmHWM, RssAnon,
+// RssFile...).
+func procStatusFields(pid int) (map[string]int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	out := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
+		if !ok || !strings.HasSuffix(v, " kB") {
 			continue
 		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
+		out[k], _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 	}
-	return rss, hwm, sc.Err()
+	return out, sc.Err()
 }
 
 func startWardenProc(b *testing.B, bin string, args []string, logPath string) *wardenProc {
@@ -187,15 +190,16 @@ func startWardenProc(b *testing.B, bin string, args []string, logPath string) *w
 		t := time.NewTicker(pollEvery)
 		defer t.Stop()
 		for {
-			rss, hwm, err := procStatus(cmd.Process.Pid)
+			m, err := procStatusFields(cmd.Process.Pid)
 			if err != nil {
 				return // exited
 			}
-			if rss > w.peakRSS.Load() {
+			if rss := m["VmRSS"]; rss > w.peakRSS.Load() {
 				w.peakRSS.Store(rss)
 				w.peakAt.Store(time.Now().UnixNano())
+				w.peakMix.Store(fmt.Sprintf("anonymous %.0f MiB, file-backed (the binary) %.0f MiB", mib(m["RssAnon"]), mib(m["RssFile"])))
 			}
-			w.hwm.Store(hwm)
+			w.hwm.Store(m["VmHWM"])
 			select {
 			case <-t.C:
 			case <-w.exited:
@@ -246,7 +250,8 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 // are logged, not enforced. Run with -benchtime=1x; WARDEN_SCALE_DIR keeps Warden's logs;
 // WARDEN_SCALE_PPROF=1 also saves CPU profiles of the creates (until status and xDS settle)
 // and of the restart, and heap profiles after the creates and once settled, in that
-// directory (see scaleProfiler).
+// directory (see scaleProfiler); WARDEN_SCALE_MEMORY_LIMIT (a quantity) runs Warden with
+// that --memory-limit.
 func BenchmarkScale(b *testing.B) {
 	for b.Loop() {
 		runScale(b)
@@ -293,6 +298,11 @@ func runScale(b *testing.B) {
 		"--xds-address", xdsAddr, "--xds-insecure"}
 	prof := newScaleProfiler(b, dir)
 	args = append(args, prof.args()...)
+	if limit := os.Getenv("WARDEN_SCALE_MEMORY_LIMIT"); limit != "" {
+		// Warden's soft memory limit, as a deployment would set it (see --memory-limit).
+		args = append(args, "--memory-limit", limit)
+		b.Logf("warden runs with --memory-limit %s", limit)
+	}
 	logPath := filepath.Join(dir, "warden.log")
 	_ = os.Remove(logPath)
 	w := startWardenProc(b, bin, args, logPath)
@@ -444,8 +454,8 @@ func runScale(b *testing.B) {
 	b.Logf("restarted warden's CPU to a complete config: %.1f s", restartCPU)
 	logMetrics(ctx, b, ca.PEM, url, "after the restart")
 
-	b.Logf("warden RSS: peak %.0f MiB sampled %.1f s after the last create (%.0f MiB after the creates), VmHWM %.0f MiB; restarted process peak %.0f MiB",
-		mib(peak), time.Unix(0, w.peakAt.Load()).Sub(lastCreate).Seconds(), mib(rssAfterCreate), mib(hwm), mib(w2.peakRSS.Load()))
+	b.Logf("warden RSS: peak %.0f MiB (%s) sampled %.1f s after the last create (%.0f MiB after the creates), VmHWM %.0f MiB; restarted process peak %.0f MiB",
+		mib(peak), w.peakMix.Load(), time.Unix(0, w.peakAt.Load()).Sub(lastCreate).Seconds(), mib(rssAfterCreate), mib(hwm), mib(w2.peakRSS.Load()))
 	targets := []struct {
 		what        string
 		got, target float64

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -104,6 +105,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("creating API client: %w", err)
 	}
 	reg := prometheus.NewRegistry()
+	// Go runtime and process figures (heap, GC, RSS): what memory at scale is judged by.
+	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
 	verdicts := controller.NewVerdicts(d.Judge)
 	if err := registerVerdictMetrics(reg, verdicts); err != nil {
 		return err
@@ -205,9 +210,13 @@ func registerVerdictMetrics(reg prometheus.Registerer, v *controller.Verdicts) e
 		Name: "warden_verdicts_cache_hits_total",
 		Help: "HTTPProxy verdicts the status writer and the routing pipeline took from the shared cache instead of judging.",
 	}, func() float64 { _, h := v.Stats(); return float64(h) })
-	for _, c := range []prometheus.Collector{judged, hits} {
+	return registerAll(reg, judged, hits)
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("registering verdict metrics: %w", err)
+			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}
 	return nil

@@ -40,6 +40,7 @@ type serveFlags struct {
 	httpPort       uint32
 	httpsPort      uint32
 	pprofAddress   string
+	memoryLimit    string
 }
 
 func newServeCommand() *cobra.Command {
@@ -86,6 +87,7 @@ The serving certificate and key are re-read when the files change.`,
 	// Off by default: profiles expose internals and cost CPU while taken. For measuring
 	// (BenchmarkScale's WARDEN_SCALE_PPROF) and for debugging a live replica.
 	fl.StringVar(&f.pprofAddress, "pprof-bind-address", "", "address of a plain-HTTP net/http/pprof server (e.g. 127.0.0.1:6060); empty (default) serves none")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "Go soft memory limit (GOMEMLIMIT), a quantity such as 230Mi; 0: none; default: GOMEMLIMIT if set, else 90% of the container's memory limit if it has one")
 	return cmd
 }
 
@@ -106,6 +108,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	rest.QPS, rest.Burst = f.qps, f.burst
 	logger := ctrlzap.New(ctrlzap.UseDevMode(f.devLogs))
 	ctrllog.SetLogger(logger) // libraries that log through controller-runtime's global logger
+	limit, from, err := setMemoryLimit(f.memoryLimit)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if limit > 0 {
+		logger.Info("Go soft memory limit", "bytes", limit, "from", from)
+	}
 	var xdsOpts *serve.XDSOptions
 	if f.xdsAddress != "" {
 		if f.xdsInsecure { // the certificate flags' defaults do not apply
