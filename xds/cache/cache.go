@@ -232,6 +232,18 @@ func (t *typeState) notify(changed map[string]bool) (sotw, delta int) {
 	return sotw, delta
 }
 
+// register adds w to watches, under c.mu, and returns the function that removes it.
+func register[W any](c *Cache, watches map[uint64]W, w W) func() {
+	c.nextID++
+	id := c.nextID
+	watches[id] = w
+	return func() {
+		c.mu.Lock()
+		delete(watches, id)
+		c.mu.Unlock()
+	}
+}
+
 // Fetch is the REST variant of xDS, which Warden does not serve.
 func (c *Cache) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {
 	return nil, errors.New("xds cache: fetching over REST is not supported; use a gRPC stream")

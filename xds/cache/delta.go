@@ -28,14 +28,7 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 		ch <- r
 		return func() {}, nil
 	}
-	c.nextID++
-	id := c.nextID
-	t.delta[id] = w
-	return func() {
-		c.mu.Lock()
-		delete(t.delta, id)
-		c.mu.Unlock()
-	}, nil
+	return register(c, t.delta, w), nil
 }
 
 // deltaResponse is what the watch must be sent now, or nil. changed is nil when the watch

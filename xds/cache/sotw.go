@@ -31,14 +31,7 @@ func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch c
 		ch <- r
 		return func() {}, nil
 	}
-	c.nextID++
-	id := c.nextID
-	t.sotw[id] = w
-	return func() {
-		c.mu.Lock()
-		delete(t.sotw, id)
-		c.mu.Unlock()
-	}, nil
+	return register(c, t.sotw, w), nil
 }
 
 // fullStateKey is an entry of the map of what a client was sent (the server keeps it per
