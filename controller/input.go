@@ -25,14 +25,14 @@ type work struct {
 	touched  map[policy.Key]bool                      // proxies whose stored object changed, verdict and spec not
 	services map[model.Key]*corev1.Service            // changed Services; nil: deleted
 	slices   map[model.Key]*discoveryv1.EndpointSlice // changed EndpointSlices by their own key; nil: deleted
-	secrets  map[model.Key]bool                       // changed Secrets: whether each exists
+	secrets  map[model.Key]secretEvent                // changed Secrets
 	fetched  map[model.Key]fetched                    // Secret data read in the background
 }
 
 func newWork() work {
 	return work{proxies: map[policy.Key]bool{}, touched: map[policy.Key]bool{},
 		services: map[model.Key]*corev1.Service{}, slices: map[model.Key]*discoveryv1.EndpointSlice{},
-		secrets: map[model.Key]bool{}, fetched: map[model.Key]fetched{}}
+		secrets: map[model.Key]secretEvent{}, fetched: map[model.Key]fetched{}}
 }
 
 func (w work) empty() bool {
@@ -130,13 +130,23 @@ func (p *Pipeline) onSlice(obj any, deleted bool) {
 	p.poke()
 }
 
+// secretEvent is the latest event of one Secret.
+type secretEvent struct {
+	exists bool
+	rv     string // its resourceVersion; "" if unknown
+}
+
 func (p *Pipeline) onSecret(obj any, deleted bool) {
-	_, k, ok := unwrap(obj)
+	o, k, ok := unwrap(obj)
 	if !ok {
 		return
 	}
+	ev := secretEvent{exists: !deleted}
+	if m, ok := o.(metav1.Object); ok {
+		ev.rv = m.GetResourceVersion()
+	}
 	p.mu.Lock()
-	p.work.secrets[k] = !deleted
+	p.work.secrets[k] = ev
 	p.mu.Unlock()
 	p.poke()
 }
@@ -170,13 +180,13 @@ func (p *Pipeline) applyObjects(w work) (sets.Set[string], []model.Key) {
 			refresh.Insert(svc)
 		}
 	}
-	for k, exists := range w.secrets {
-		if exists {
+	for k, ev := range w.secrets {
+		if ev.exists {
 			p.in.Secrets.Insert(k)
 		} else {
 			p.in.Secrets.Delete(k)
 		}
-		p.secretData.changed(k, exists) // read again: the Secret may hold new data
+		p.secretData.changed(k, ev) // read again: the Secret may hold new data
 		fqdns.Insert(p.indexed(func(ix model.Index) []string { return ix.SecretToFQDNs[k] })...)
 	}
 	var endpoints []model.Key

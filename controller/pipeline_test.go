@@ -368,3 +368,20 @@ func TestPipeline_rotatedCertificateServedUntilReread(t *testing.T) {
 	w.rebuild()
 	w.check("the rotation")
 }
+
+// TestSecretData_laggingReadIsReadAgain: data read at an older resourceVersion than the
+// Secret's latest event (a watch cache behind) is served but read again.
+func TestSecretData_laggingReadIsReadAgain(t *testing.T) {
+	s := newSecretData()
+	k := model.Key{Namespace: "roots", Name: "cert"}
+	s.changed(k, secretEvent{exists: true, rv: "10"})
+	s.store(k, fetched{data: map[string][]byte{"tls.crt": []byte("old")}, rv: "9"})
+	m := &model.Model{Secrets: []*model.Secret{{Name: k}}}
+	if got := s.missing(m); len(got) != 1 || string(s.data[k]["tls.crt"]) != "old" {
+		t.Fatalf("after a lagging read: missing %v, data %q; want it read again and the old data kept", got, s.data[k]["tls.crt"])
+	}
+	s.store(k, fetched{data: map[string][]byte{"tls.crt": []byte("new")}, rv: "10"})
+	if got := s.missing(m); len(got) != 0 {
+		t.Errorf("after a current read: missing %v, want none", got)
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/projectwarden/warden/controller/model"
@@ -21,8 +23,9 @@ const listSecretsAbove = 16
 
 // fetchers bounds the Secret reads in flight at once. Each waits for a round trip to the
 // API server, which is slowest exactly when many TLS roots are being created (the status
-// writes of their trees queue there too).
-const fetchers = 16
+// writes of their trees queue there too); reads are served from the API server's watch
+// cache (see readSecrets), so they cost it little.
+const fetchers = 32
 
 // retryFetchAfter is how long a failed Secret read waits before it is tried again.
 const retryFetchAfter = time.Second
@@ -30,6 +33,7 @@ const retryFetchAfter = time.Second
 // fetched is the outcome of reading one Secret's data.
 type fetched struct {
 	data map[string][]byte // nil when the Secret was not found
+	rv   string            // the resourceVersion read
 	err  error
 }
 
@@ -50,27 +54,51 @@ type secretData struct {
 	// inflight are the Secrets being read in the background; false once a change made
 	// the read's result possibly older than the Secret.
 	inflight map[model.Key]bool
-	sem      chan struct{} // bounds reads in flight (fetchers)
+	// latest is the resourceVersion of each Secret's latest metadata event: a read must
+	// return that version or a newer one (see readSecrets), else it is read again.
+	latest map[model.Key]string
+	sem    chan struct{} // bounds reads in flight (fetchers)
 }
 
 func newSecretData() secretData {
 	return secretData{data: map[model.Key]map[string][]byte{}, stale: map[model.Key]bool{},
-		inflight: map[model.Key]bool{}, sem: make(chan struct{}, fetchers)}
+		inflight: map[model.Key]bool{}, latest: map[model.Key]string{}, sem: make(chan struct{}, fetchers)}
 }
 
-// changed records a change of the Secret k (exists: whether it still exists).
-func (s *secretData) changed(k model.Key, exists bool) {
+// changed records an event of the Secret k.
+func (s *secretData) changed(k model.Key, ev secretEvent) {
 	if _, ok := s.inflight[k]; ok {
 		s.inflight[k] = false
 	}
-	if !exists {
+	if !ev.exists {
 		delete(s.data, k)
 		delete(s.stale, k)
+		delete(s.latest, k)
 		return
 	}
+	s.latest[k] = ev.rv
 	if _, ok := s.data[k]; ok {
 		s.stale[k] = true
 	}
+}
+
+// store keeps data read for k; it stays stale if the read returned an older version than
+// the latest event announced (a cache that lagged).
+func (s *secretData) store(k model.Key, r fetched) {
+	s.data[k] = r.data
+	if olderRV(r.rv, s.latest[k]) {
+		s.stale[k] = true
+	} else {
+		delete(s.stale, k)
+	}
+}
+
+// olderRV reports whether resourceVersion a is older than b. Resource versions are etcd
+// revisions, compared as numbers; anything else is never older.
+func olderRV(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 // arrived applies background reads; it reports whether any data changed.
@@ -82,8 +110,7 @@ func (s *secretData) arrived(results map[model.Key]fetched) bool {
 		if !valid || r.err != nil {
 			continue // read again at the next rebuild that misses it
 		}
-		s.data[k] = r.data
-		delete(s.stale, k)
+		s.store(k, r)
 		changed = true
 	}
 	return changed
@@ -111,19 +138,18 @@ func (p *Pipeline) fillSecrets(ctx context.Context, full bool) error {
 	switch {
 	case len(need) == 0:
 	case full:
-		results, err := p.readSecrets(ctx, need, true)
+		results, err := p.readSecrets(ctx, p.secretData.versions(need), true)
 		if err != nil {
 			return err
 		}
 		for k, r := range results {
-			p.secretData.data[k] = r.data
-			delete(p.secretData.stale, k)
+			p.secretData.store(k, r)
 		}
 	default:
 		for _, k := range need {
 			p.secretData.inflight[k] = true
 		}
-		go p.readInBackground(ctx, need)
+		go p.readInBackground(ctx, p.secretData.versions(need))
 	}
 	for _, s := range p.model.Secrets {
 		s.Data = p.secretData.data[s.Name]
@@ -131,16 +157,25 @@ func (p *Pipeline) fillSecrets(ctx context.Context, full bool) error {
 	return nil
 }
 
+// versions returns the latest resourceVersion of each of keys.
+func (s *secretData) versions(keys []model.Key) map[model.Key]string {
+	out := make(map[model.Key]string, len(keys))
+	for _, k := range keys {
+		out[k] = s.latest[k]
+	}
+	return out
+}
+
 // readInBackground reads keys and hands the results to the run loop; after a failure it
 // wakes the loop again later, which reads what is still missing.
-func (p *Pipeline) readInBackground(ctx context.Context, keys []model.Key) {
+func (p *Pipeline) readInBackground(ctx context.Context, keys map[model.Key]string) {
 	results, err := p.readSecrets(ctx, keys, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
 		results = map[model.Key]fetched{}
-		for _, k := range keys {
+		for k := range keys {
 			results[k] = fetched{err: err}
 		}
 		time.AfterFunc(retryFetchAfter, p.poke)
@@ -153,13 +188,18 @@ func (p *Pipeline) readInBackground(ctx context.Context, keys []model.Key) {
 	p.poke()
 }
 
-// readSecrets reads the data of keys: with one List per namespace where more than
-// listSecretsAbove are missing, if lists are allowed, and one Get per Secret otherwise,
-// at most fetchers at a time. A Secret that is not found has no data: its deletion event
-// will come.
-func (p *Pipeline) readSecrets(ctx context.Context, keys []model.Key, lists bool) (map[model.Key]fetched, error) {
+// readSecrets reads the data of keys (with the resourceVersion each must at least have):
+// with one List per namespace where more than listSecretsAbove are missing, if lists are
+// allowed, and one Get per Secret otherwise, at most fetchers at a time. A Secret that is
+// not found has no data: its deletion event will come.
+//
+// Reads name a resourceVersion, so that the API server answers from its watch cache
+// instead of reading etcd: a Get asks for at least the version of the Secret's latest
+// event, a List for any version ("0"), and what turns out older than the latest event is
+// read again (secretData.store).
+func (p *Pipeline) readSecrets(ctx context.Context, keys map[model.Key]string, lists bool) (map[model.Key]fetched, error) {
 	byNS := map[string][]model.Key{}
-	for _, k := range keys {
+	for k := range keys {
 		byNS[k.Namespace] = append(byNS[k.Namespace], k)
 	}
 	out := map[model.Key]fetched{}
@@ -193,7 +233,7 @@ func (p *Pipeline) readSecrets(ctx context.Context, keys []model.Key, lists bool
 			continue
 		}
 		for _, k := range ks {
-			read(func() (map[model.Key]fetched, error) { return p.getSecret(ctx, k) })
+			read(func() (map[model.Key]fetched, error) { return p.getSecret(ctx, k, keys[k]) })
 		}
 	}
 	wg.Wait()
@@ -208,7 +248,8 @@ func (p *Pipeline) readSecrets(ctx context.Context, keys []model.Key, lists bool
 // listSecrets reads the Secrets of ns and returns the data of those in want.
 func (p *Pipeline) listSecrets(ctx context.Context, ns string, want []model.Key) (map[model.Key]fetched, error) {
 	var list corev1.SecretList
-	if err := p.secrets.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	cached := &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
+	if err := p.secrets.List(ctx, &list, client.InNamespace(ns), cached); err != nil {
 		return nil, fmt.Errorf("reading Secrets in %s: %w", ns, err)
 	}
 	out := make(map[model.Key]fetched, len(want))
@@ -218,21 +259,25 @@ func (p *Pipeline) listSecrets(ctx context.Context, ns string, want []model.Key)
 	for i := range list.Items {
 		k := model.KeyOf(&list.Items[i])
 		if _, ok := out[k]; ok {
-			out[k] = fetched{data: list.Items[i].Data}
+			out[k] = fetched{data: list.Items[i].Data, rv: list.Items[i].ResourceVersion}
 		}
 	}
 	return out, nil
 }
 
-// getSecret reads one Secret.
-func (p *Pipeline) getSecret(ctx context.Context, k model.Key) (map[model.Key]fetched, error) {
+// getSecret reads one Secret, at least at resourceVersion rv if rv is set.
+func (p *Pipeline) getSecret(ctx context.Context, k model.Key, rv string) (map[model.Key]fetched, error) {
 	var s corev1.Secret
-	err := p.secrets.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, &s)
+	var opts []client.GetOption
+	if rv != "" {
+		opts = append(opts, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: rv}})
+	}
+	err := p.secrets.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, &s, opts...)
 	switch {
 	case apierrors.IsNotFound(err):
 		return map[model.Key]fetched{k: {}}, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading Secret %s: %w", k, err)
 	}
-	return map[model.Key]fetched{k: {data: s.Data}}, nil
+	return map[model.Key]fetched{k: {data: s.Data, rv: s.ResourceVersion}}, nil
 }
