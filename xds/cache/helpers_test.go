@@ -11,7 +11,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 
 	xdscache "github.com/projectwarden/warden/xds/cache"
@@ -130,30 +129,10 @@ func start(t *testing.T, mode client.Mode, o client.Options) *harness {
 	if o.NodeID == "" {
 		o.NodeID = clienttest.NodeID
 	}
-	h.client = dial(t, o)
+	h.client = clienttest.Dial(t, o)
+	clienttest.Run(t, h.client)
 	waitFor(t, h.client, "a complete configuration", func(s client.State) bool { return client.CheckComplete(s) == nil && len(s.Routes) == 2 })
 	return h
-}
-
-func dial(t *testing.T, o client.Options) *client.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	c, err := client.Dial(ctx, o)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	runCtx, stop := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("client Run: %v", err)
-		}
-		_ = c.Close()
-	})
-	return c
 }
 
 func waitFor(t *testing.T, c *client.Client, what string, cond func(client.State) bool) client.State {

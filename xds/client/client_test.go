@@ -308,8 +308,8 @@ func TestXDSClient_mutualTLS(t *testing.T) {
 	t.Run("client_certificate", func(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(mode.String(), func(t *testing.T) {
-				cl := dial(t, client.Options{Address: address, NodeID: clienttest.NodeID, Mode: mode, TLS: certs.ClientTLS(t, false)})
-				run(t, cl)
+				cl := clienttest.Dial(t, client.Options{Address: address, NodeID: clienttest.NodeID, Mode: mode, TLS: certs.ClientTLS(t, false)})
+				clienttest.Run(t, cl)
 				waitFor(t, cl, "a complete state", complete)
 			})
 		}
@@ -362,7 +362,7 @@ func TestXDSClient_waitForAfterStreamEnd(t *testing.T) {
 	c := clienttest.Cache(t)
 	clienttest.SetSnapshot(t, c, clienttest.Snapshot(t, clienttest.Fixture{Version: "v1"}))
 	srv := clienttest.StartServer(t, c, nil, server.Options{Insecure: true})
-	cl := dial(t, client.Options{Address: srv.Addr().String(), NodeID: clienttest.NodeID})
+	cl := clienttest.Dial(t, client.Options{Address: srv.Addr().String(), NodeID: clienttest.NodeID})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- cl.Run(ctx) }()

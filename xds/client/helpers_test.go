@@ -12,8 +12,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/projectwarden/warden/xds/client"
@@ -48,44 +46,9 @@ func startWith(t *testing.T, snapshot *cachev3.Snapshot, o client.Options) *harn
 	clienttest.SetSnapshot(t, h.cache, snapshot)
 	srv := clienttest.StartServer(t, h.cache, h.recorder.callbacks(), server.Options{Insecure: true})
 	o.Address, o.NodeID = srv.Addr().String(), clienttest.NodeID
-	h.client = dial(t, o)
-	run(t, h.client)
+	h.client = clienttest.Dial(t, o)
+	clienttest.Run(t, h.client)
 	return h
-}
-
-// dial connects a client, closed at the end of the test.
-func dial(t *testing.T, o client.Options) *client.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	c, err := client.Dial(ctx, o)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return c
-}
-
-// run runs c until the end of the test, when it checks that Run returned nil.
-func run(t *testing.T, c *client.Client) {
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Error("Run did not return after its context was cancelled")
-		}
-	})
 }
 
 // waitFor waits until cond holds for the client's state, and fails the test after
