@@ -19,10 +19,17 @@ import (
 	"github.com/projectwarden/warden/policy"
 )
 
-// DefaultCoalesce is the quiet time the pipeline keeps after a rebuild before the next one:
-// during a burst (a kubectl apply of many objects, a bulk create) changes that arrive
-// within it become one rebuild. A change that finds the pipeline idle is rebuilt at once.
+// DefaultCoalesce is the shortest quiet time the pipeline keeps after a rebuild before the
+// next one: during a burst (a kubectl apply of many objects) changes that arrive within it
+// become one rebuild. A change that finds the pipeline idle is rebuilt at once.
 const DefaultCoalesce = 20 * time.Millisecond
+
+// DefaultMaxCoalesce is the longest quiet time: while changes keep coming (a bulk create of
+// thousands of objects), the quiet time doubles after each rebuild up to this, so that
+// Envoys receive a few large updates a second rather than fifty small ones. Every update
+// of a state-of-the-world client carries all its clusters and listeners: at fifty a second
+// during a bulk create of 5,000 HTTPProxies the ADS client fell seconds behind.
+const DefaultMaxCoalesce = 300 * time.Millisecond
 
 // Publisher receives every new model. It must not modify it.
 type Publisher interface {
@@ -33,9 +40,12 @@ type Publisher interface {
 type Options struct {
 	// Model settings (permitInsecure, fallback certificate).
 	Model model.Options
-	// Coalesce is the quiet time after a rebuild during which changes wait to be batched.
-	// Default DefaultCoalesce.
+	// Coalesce is the shortest quiet time after a rebuild during which changes wait to be
+	// batched. Default DefaultCoalesce.
 	Coalesce time.Duration
+	// MaxCoalesce is the longest quiet time, reached during a sustained burst of changes.
+	// Default DefaultMaxCoalesce (at least Coalesce).
+	MaxCoalesce time.Duration
 	// Verdicts, if set, judges proxies (shared with the status writer, so that a proxy is
 	// judged once per change). Default: the Decider's Judge, uncached.
 	Verdicts *Verdicts
@@ -77,6 +87,10 @@ func New(d *policy.Decider, secrets client.Reader, pub Publisher, o Options) (*P
 	if o.Coalesce <= 0 {
 		o.Coalesce = DefaultCoalesce
 	}
+	if o.MaxCoalesce <= 0 {
+		o.MaxCoalesce = DefaultMaxCoalesce
+	}
+	o.MaxCoalesce = max(o.MaxCoalesce, o.Coalesce)
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
@@ -138,17 +152,18 @@ func (p *Pipeline) Published() <-chan struct{} { return p.published }
 // Start rebuilds after changes until ctx ends. The first build happens once the handlers
 // of Watch have seen every object (the caller starts Start after the Decider has synced).
 //
-// A change that finds the pipeline idle (no rebuild during the last Coalesce) is rebuilt
-// at once; changes that arrive while a rebuild runs, or within Coalesce after it, wait
-// until Coalesce has passed since that rebuild ended, and are rebuilt together.
+// A change that finds the pipeline idle is rebuilt at once; changes that arrive while a
+// rebuild runs, or within the quiet time after it, wait for the quiet time to end and are
+// rebuilt together (see pacer).
 func (p *Pipeline) Start(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("pipeline")
 	ctx = logr.NewContext(ctx, log)
 	if !p.waitWatched(ctx) {
 		return nil
 	}
-	var quietUntil time.Time
+	pace := pacer{min: p.opts.Coalesce, max: p.opts.MaxCoalesce}
 	for {
+		start := time.Now()
 		did, err := p.rebuild(ctx)
 		if err != nil {
 			log.Error(err, "Rebuilding the routing model failed; the previous one stays published; retrying from scratch", "after", retryFetchAfter)
@@ -158,14 +173,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			time.AfterFunc(retryFetchAfter, p.poke)
 		}
 		if did {
-			quietUntil = time.Now().Add(p.opts.Coalesce)
+			pace.rebuilt(start, time.Now())
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.wake:
 		}
-		if wait := time.Until(quietUntil); wait > 0 {
+		if wait := time.Until(pace.until); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -173,6 +188,25 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// pacer sets the quiet time after each rebuild: DefaultCoalesce-like after a change that
+// found the pipeline idle, doubling (up to max) while each rebuild starts as soon as the
+// previous quiet time allows, that is while changes keep coming.
+type pacer struct {
+	min, max time.Duration
+	quiet    time.Duration // the current quiet time
+	until    time.Time     // no rebuild before this
+}
+
+// rebuilt records a rebuild that ran from start to end.
+func (c *pacer) rebuilt(start, end time.Time) {
+	if !c.until.IsZero() && start.Sub(c.until) < c.min {
+		c.quiet = min(2*c.quiet, c.max) // the burst goes on
+	} else {
+		c.quiet = c.min // the change found the pipeline idle
+	}
+	c.until = end.Add(c.quiet)
 }
 
 // waitWatched waits until the informer handlers of Watch have seen every object.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
@@ -383,5 +384,32 @@ func TestSecretData_laggingReadIsReadAgain(t *testing.T) {
 	s.store(k, fetched{data: map[string][]byte{"tls.crt": []byte("new")}, rv: "10"})
 	if got := s.missing(m); len(got) != 0 {
 		t.Errorf("after a current read: missing %v, want none", got)
+	}
+}
+
+// TestPacer: the quiet time doubles while rebuilds follow each other as closely as it
+// allows, and falls back to the minimum once a change finds the pipeline idle.
+func TestPacer(t *testing.T) {
+	c := pacer{min: 20 * time.Millisecond, max: 300 * time.Millisecond}
+	t0 := time.Unix(1000, 0)
+	rebuild := func(start time.Time) time.Duration {
+		c.rebuilt(start, start.Add(5*time.Millisecond))
+		return c.quiet
+	}
+	if q := rebuild(t0); q != 20*time.Millisecond {
+		t.Fatalf("first rebuild: quiet %v, want the minimum", q)
+	}
+	var got []time.Duration
+	for range 6 { // a burst: each rebuild starts when the quiet time ends
+		got = append(got, rebuild(c.until))
+	}
+	want := []time.Duration{40, 80, 160, 300, 300, 300}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("quiet times during a burst %v, want %v ms", got, want)
+		}
+	}
+	if q := rebuild(c.until.Add(time.Second)); q != 20*time.Millisecond {
+		t.Errorf("after an idle second: quiet %v, want the minimum", q)
 	}
 }
