@@ -163,7 +163,6 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 	pace := pacer{min: p.opts.Coalesce, max: p.opts.MaxCoalesce}
 	for {
-		start := time.Now()
 		did, err := p.rebuild(ctx)
 		if err != nil {
 			log.Error(err, "Rebuilding the routing model failed; the previous one stays published; retrying from scratch", "after", retryFetchAfter)
@@ -173,14 +172,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			time.AfterFunc(retryFetchAfter, p.poke)
 		}
 		if did {
-			pace.rebuilt(start, time.Now())
+			pace.rebuilt(time.Now())
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.wake:
 		}
-		if wait := time.Until(pace.until); wait > 0 {
+		if wait := pace.wait(time.Now()); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -190,23 +189,34 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 }
 
-// pacer sets the quiet time after each rebuild: DefaultCoalesce-like after a change that
-// found the pipeline idle, doubling (up to max) while each rebuild starts as soon as the
-// previous quiet time allows, that is while changes keep coming.
+// pacer decides when a change is rebuilt. A change seen min or more after the last
+// rebuild ended found the pipeline idle: it is rebuilt at once, and the quiet time falls
+// back to min. A change seen sooner is part of a burst: it waits until the quiet time after
+// that rebuild has passed, and the quiet time doubles (up to max) after each such rebuild.
 type pacer struct {
 	min, max time.Duration
-	quiet    time.Duration // the current quiet time
-	until    time.Time     // no rebuild before this
+	quiet    time.Duration // the quiet time after the last rebuild
+	end      time.Time     // when the last rebuild that did something ended
+	burst    bool          // the change being waited for came during a burst
 }
 
-// rebuilt records a rebuild that ran from start to end.
-func (c *pacer) rebuilt(start, end time.Time) {
-	if !c.until.IsZero() && start.Sub(c.until) < c.min {
-		c.quiet = min(2*c.quiet, c.max) // the burst goes on
-	} else {
-		c.quiet = c.min // the change found the pipeline idle
+// wait returns how long a change seen at now waits before it is rebuilt.
+func (c *pacer) wait(now time.Time) time.Duration {
+	c.burst = !c.end.IsZero() && now.Sub(c.end) < c.min
+	if !c.burst {
+		return 0
 	}
-	c.until = end.Add(c.quiet)
+	return c.end.Add(c.quiet).Sub(now)
+}
+
+// rebuilt records the end of a rebuild that changed something.
+func (c *pacer) rebuilt(end time.Time) {
+	if c.burst {
+		c.quiet = min(2*c.quiet, c.max)
+	} else {
+		c.quiet = c.min
+	}
+	c.end = end
 }
 
 // waitWatched waits until the informer handlers of Watch have seen every object.

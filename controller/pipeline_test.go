@@ -387,29 +387,36 @@ func TestSecretData_laggingReadIsReadAgain(t *testing.T) {
 	}
 }
 
-// TestPacer: the quiet time doubles while rebuilds follow each other as closely as it
-// allows, and falls back to the minimum once a change finds the pipeline idle.
+// TestPacer: changes that come within the minimum quiet time of the last rebuild wait, and
+// the quiet time doubles while they keep coming; a change that finds the pipeline idle is
+// rebuilt at once, whatever the quiet time had grown to.
 func TestPacer(t *testing.T) {
-	c := pacer{min: 20 * time.Millisecond, max: 300 * time.Millisecond}
-	t0 := time.Unix(1000, 0)
-	rebuild := func(start time.Time) time.Duration {
-		c.rebuilt(start, start.Add(5*time.Millisecond))
-		return c.quiet
+	ms := time.Millisecond
+	c := pacer{min: 20 * ms, max: 300 * ms}
+	now := time.Unix(1000, 0)
+	// rebuild sees a change at now, waits as told, rebuilds for 5 ms, and returns the wait.
+	rebuild := func() time.Duration {
+		w := c.wait(now)
+		now = now.Add(w + 5*ms)
+		c.rebuilt(now)
+		return w
 	}
-	if q := rebuild(t0); q != 20*time.Millisecond {
-		t.Fatalf("first rebuild: quiet %v, want the minimum", q)
+	if w := rebuild(); w != 0 {
+		t.Fatalf("the first change waited %v", w)
 	}
-	var got []time.Duration
-	for range 6 { // a burst: each rebuild starts when the quiet time ends
-		got = append(got, rebuild(c.until))
+	var waits []time.Duration
+	for range 6 { // a burst: the next change is seen 1 ms after each rebuild
+		now = now.Add(ms)
+		waits = append(waits, rebuild())
 	}
-	want := []time.Duration{40, 80, 160, 300, 300, 300}
+	want := []time.Duration{19 * ms, 39 * ms, 79 * ms, 159 * ms, 299 * ms, 299 * ms}
 	for i := range want {
-		if got[i] != want[i]*time.Millisecond {
-			t.Fatalf("quiet times during a burst %v, want %v ms", got, want)
+		if waits[i] != want[i] {
+			t.Fatalf("waits during a burst %v, want %v", waits, want)
 		}
 	}
-	if q := rebuild(c.until.Add(time.Second)); q != 20*time.Millisecond {
-		t.Errorf("after an idle second: quiet %v, want the minimum", q)
+	now = now.Add(50 * ms) // within the grown quiet time, but not a burst
+	if w := rebuild(); w != 0 || c.quiet != 20*ms {
+		t.Errorf("a change 50 ms after the last rebuild waited %v (quiet now %v), want at once and %v", w, c.quiet, 20*ms)
 	}
 }
