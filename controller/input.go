@@ -27,6 +27,7 @@ type work struct {
 	slices   map[model.Key]*discoveryv1.EndpointSlice // changed EndpointSlices by their own key; nil: deleted
 	secrets  map[model.Key]secretEvent                // changed Secrets
 	fetched  map[model.Key]fetched                    // Secret data read in the background
+	events   int                                      // changes recorded (Enqueue calls, object events)
 }
 
 func newWork() work {
@@ -111,6 +112,7 @@ func (p *Pipeline) onService(obj any, deleted bool) {
 	}
 	p.mu.Lock()
 	p.work.services[k] = svc
+	p.work.events++
 	p.mu.Unlock()
 	p.poke()
 }
@@ -126,6 +128,7 @@ func (p *Pipeline) onSlice(obj any, deleted bool) {
 	}
 	p.mu.Lock()
 	p.work.slices[k] = s
+	p.work.events++
 	p.mu.Unlock()
 	p.poke()
 }
@@ -147,6 +150,7 @@ func (p *Pipeline) onSecret(obj any, deleted bool) {
 	}
 	p.mu.Lock()
 	p.work.secrets[k] = ev
+	p.work.events++
 	p.mu.Unlock()
 	p.poke()
 }

@@ -72,6 +72,8 @@ type Pipeline struct {
 	published     chan struct{} // closed after the first successful publication
 	publishedOnce sync.Once
 
+	lastEvents int // changes taken by the last rebuild; owned by the run loop
+
 	// Owned by the run loop.
 	in         model.Input                                   // the accepted set and what it references
 	roots      map[string]map[model.Key]*contourv1.HTTPProxy // accepted roots by lower-cased fqdn
@@ -106,11 +108,15 @@ func New(d *policy.Decider, secrets client.Reader, pub Publisher, o Options) (*P
 	return p, nil
 }
 
-// Enqueue asks for the proxy k to be judged again and the vhosts it belongs to rebuilt:
-// the caller learnt that a change may have altered its verdict (see Changes).
-func (p *Pipeline) Enqueue(k policy.Key) {
+// Enqueue asks for the proxies keys to be judged again and the vhosts they belong to
+// rebuilt: the caller learnt that one change may have altered their verdicts (see
+// Changes). One call is one change for the pacing of rebuilds (see pacer).
+func (p *Pipeline) Enqueue(keys ...policy.Key) {
 	p.mu.Lock()
-	p.work.proxies[k] = true
+	for _, k := range keys {
+		p.work.proxies[k] = true
+	}
+	p.work.events++
 	p.mu.Unlock()
 	p.poke()
 }
@@ -172,7 +178,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			time.AfterFunc(retryFetchAfter, p.poke)
 		}
 		if did {
-			pace.rebuilt(time.Now())
+			pace.rebuilt(time.Now(), p.lastEvents)
 		}
 		select {
 		case <-ctx.Done():
@@ -190,14 +196,16 @@ func (p *Pipeline) Start(ctx context.Context) error {
 }
 
 // pacer decides when a change is rebuilt. A change seen min or more after the last
-// rebuild ended found the pipeline idle: it is rebuilt at once, and the quiet time falls
-// back to min. A change seen sooner is part of a burst: it waits until the quiet time after
-// that rebuild has passed, and the quiet time doubles (up to max) after each such rebuild.
+// rebuild ended found the pipeline idle: it is rebuilt at once. A change seen sooner waits
+// until the quiet time after that rebuild has passed. The quiet time doubles (up to max)
+// after each rebuild of several changes that had waited so, and falls back to min after a
+// rebuild of a single change: a client that applies one change at a time and waits for it
+// (a test, a pipeline) never waits more than min, a bulk create is batched ever longer.
 type pacer struct {
 	min, max time.Duration
 	quiet    time.Duration // the quiet time after the last rebuild
 	end      time.Time     // when the last rebuild that did something ended
-	burst    bool          // the change being waited for came during a burst
+	burst    bool          // the change being waited for came within min of that rebuild
 }
 
 // wait returns how long a change seen at now waits before it is rebuilt.
@@ -209,11 +217,14 @@ func (c *pacer) wait(now time.Time) time.Duration {
 	return c.end.Add(c.quiet).Sub(now)
 }
 
-// rebuilt records the end of a rebuild that changed something.
-func (c *pacer) rebuilt(end time.Time) {
-	if c.burst {
+// rebuilt records the end of a rebuild that changed something, after changes events
+// (none when only Secret data read in the background arrived: the pace stays).
+func (c *pacer) rebuilt(end time.Time, changes int) {
+	switch {
+	case changes == 0:
+	case c.burst && changes > 1:
 		c.quiet = min(2*c.quiet, c.max)
-	} else {
+	default:
 		c.quiet = c.min
 	}
 	c.end = end
@@ -247,6 +258,7 @@ func (p *Pipeline) take() work {
 // whether it rebuilt anything.
 func (p *Pipeline) rebuild(ctx context.Context) (bool, error) {
 	w := p.take()
+	p.lastEvents = w.events
 	full := w.all || p.model == nil
 	if !full && w.empty() {
 		return false, nil

@@ -67,9 +67,7 @@ func newWorld(t testing.TB) *world {
 func (w *world) affected(kind string, k policy.Key) {
 	keys := w.changes.Affected(kind, k)
 	w.p.opts.Verdicts.Invalidate(keys...)
-	for _, x := range keys {
-		w.p.Enqueue(x)
-	}
+	w.p.Enqueue(keys...)
 }
 
 func (w *world) proxy(p *contourv1.HTTPProxy) {
@@ -387,27 +385,28 @@ func TestSecretData_laggingReadIsReadAgain(t *testing.T) {
 	}
 }
 
-// TestPacer: changes that come within the minimum quiet time of the last rebuild wait, and
-// the quiet time doubles while they keep coming; a change that finds the pipeline idle is
-// rebuilt at once, whatever the quiet time had grown to.
+// TestPacer: changes that come within the minimum quiet time of the last rebuild wait for
+// the quiet time, which doubles while rebuilds batch several of them; a lone change that
+// finds the pipeline idle is rebuilt at once, and one change at a time never waits long.
 func TestPacer(t *testing.T) {
 	ms := time.Millisecond
 	c := pacer{min: 20 * ms, max: 300 * ms}
 	now := time.Unix(1000, 0)
-	// rebuild sees a change at now, waits as told, rebuilds for 5 ms, and returns the wait.
-	rebuild := func() time.Duration {
+	// rebuild sees a change at now, waits as told, rebuilds changes for 5 ms, and returns
+	// the wait.
+	rebuild := func(changes int) time.Duration {
 		w := c.wait(now)
 		now = now.Add(w + 5*ms)
-		c.rebuilt(now)
+		c.rebuilt(now, changes)
 		return w
 	}
-	if w := rebuild(); w != 0 {
+	if w := rebuild(1); w != 0 {
 		t.Fatalf("the first change waited %v", w)
 	}
 	var waits []time.Duration
-	for range 6 { // a burst: the next change is seen 1 ms after each rebuild
+	for range 6 { // a burst: the next change is seen 1 ms after each rebuild, more arrive
 		now = now.Add(ms)
-		waits = append(waits, rebuild())
+		waits = append(waits, rebuild(10))
 	}
 	want := []time.Duration{19 * ms, 39 * ms, 79 * ms, 159 * ms, 299 * ms, 299 * ms}
 	for i := range want {
@@ -415,8 +414,19 @@ func TestPacer(t *testing.T) {
 			t.Fatalf("waits during a burst %v, want %v", waits, want)
 		}
 	}
-	now = now.Add(50 * ms) // within the grown quiet time, but not a burst
-	if w := rebuild(); w != 0 || c.quiet != 20*ms {
+	now = now.Add(ms) // Secret data read in the background: no change of pace
+	rebuild(0)
+	if c.quiet != 300*ms {
+		t.Fatalf("quiet %v after Secret data arrived during a burst, want it kept at %v", c.quiet, 300*ms)
+	}
+	now = now.Add(50 * ms) // within the grown quiet time, but the pipeline is idle
+	if w := rebuild(1); w != 0 || c.quiet != 20*ms {
 		t.Errorf("a change 50 ms after the last rebuild waited %v (quiet now %v), want at once and %v", w, c.quiet, 20*ms)
+	}
+	for range 5 { // one change at a time, each seen 5 ms after the previous was rebuilt
+		now = now.Add(5 * ms)
+		if w := rebuild(1); w > 20*ms {
+			t.Fatalf("a lone change waited %v, want at most the minimum", w)
+		}
 	}
 }

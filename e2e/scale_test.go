@@ -258,6 +258,25 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
+// scaleRun is one run of BenchmarkScale: where Warden runs, and what the phases share.
+type scaleRun struct {
+	b       *testing.B
+	ctx     context.Context
+	bin     string   // the warden binary
+	args    []string // `warden serve` and its flags
+	logPath string
+	xdsAddr string
+	url     string // the webhook server
+	ca      *framework.CA
+	prof    *scaleProfiler
+}
+
+// scaleResult is what a run measured.
+type scaleResult struct {
+	statusSecs, xdsSecs, p50, p99, restartSecs, restartExecSecs, rate float64
+	peakKiB                                                           int64
+}
+
 func runScale(b *testing.B) {
 	ctx := b.Context()
 	dir := os.Getenv("WARDEN_SCALE_DIR")
@@ -266,135 +285,158 @@ func runScale(b *testing.B) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	bin := filepath.Join(dir, "warden")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/warden")
+	env := framework.Start(b, framework.WithScheme(contourv1.AddToScheme, policyv1alpha1.AddToScheme))
+	r := newScaleRun(ctx, b, dir, env.KubeconfigPath())
+	w := startWardenProc(b, r.bin, r.args, r.logPath)
+	b.Cleanup(func() { _ = w.stop() })
+
+	c := env.Client()
+	if err := framework.RegisterWebhooks(ctx, c, r.url, r.ca.PEM); err != nil {
+		b.Fatal(err)
+	}
+	if err := framework.WaitEffective(ctx, c, func(ctx context.Context) (int, string, error) {
+		return framework.HTTPSGet(ctx, r.ca.PEM, r.url+"/readyz")
+	}); err != nil {
+		b.Fatalf("%v (log: %s)", err, r.logPath)
+	}
+	b.Logf("warden ready (pid %d, RSS %.0f MiB), log %s", w.cmd.Process.Pid, mib(w.peakRSS.Load()), r.logPath)
+
+	// The Envoy-like client, connected from the start.
+	adsCtx, stopADS := context.WithCancel(ctx)
+	defer stopADS()
+	ads, err := xdsclient.Dial(adsCtx, xdsclient.Options{Address: r.xdsAddr, NodeID: "envoy-scale", Cluster: "scale", Mode: xdsclient.SotW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = ads.Run(adsCtx) }()
+
+	rest := env.Config()
+	rest.QPS, rest.Burst = 2000, 4000 // the benchmark's client, not Warden's
+	fast, err := client.NewWithWatch(rest, client.Options{Scheme: env.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res scaleResult
+	lastCreate := r.scaleUp(fast, w, ads, &res)
+
+	lat := r.routeChanges(fast, ads)
+	res.p50, res.p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+	b.Logf("route change at the client: p50 %.1f ms, p99 %.1f ms (all: %v)", res.p50, res.p99, lat)
+	logMetrics(ctx, b, r.ca.PEM, r.url, "after the route changes")
+
+	// (e) peak RSS of the first process, then (d) restart.
+	_, hwm, _ := procStatus(w.cmd.Process.Pid)
+	peak := w.peakRSS.Load()
+	res.peakKiB = max(peak, hwm)
+	stopADS()
+	stopStart := time.Now()
+	if err := w.stop(); err != nil {
+		b.Logf("warden's exit: %v", err)
+	}
+	b.Logf("warden stopped in %s (SIGTERM to exit)", time.Since(stopStart).Round(time.Millisecond))
+	w2 := r.restart(&res)
+	b.Logf("warden RSS: peak %.0f MiB (%s) sampled %.1f s after the last create, VmHWM %.0f MiB; restarted process peak %.0f MiB",
+		mib(peak), w.peakMix.Load(), time.Unix(0, w.peakAt.Load()).Sub(lastCreate).Seconds(), mib(hwm), mib(w2.peakRSS.Load()))
+	res.report(b)
+}
+
+// newScaleRun builds Warden and prepares its certificates, configuration and flags.
+func newScaleRun(ctx context.Context, b *testing.B, dir, kubeconfig string) *scaleRun {
+	r := &scaleRun{b: b, ctx: ctx, bin: filepath.Join(dir, "warden"), logPath: filepath.Join(dir, "warden.log")}
+	build := exec.CommandContext(ctx, "go", "build", "-o", r.bin, "./cmd/warden")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-
-	env := framework.Start(b, framework.WithScheme(contourv1.AddToScheme, policyv1alpha1.AddToScheme))
 	certDir := filepath.Join(dir, "certs")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		b.Fatal(err)
 	}
-	ca, err := framework.NewCA("warden-scale-ca")
-	if err != nil {
+	var err error
+	if r.ca, err = framework.NewCA("warden-scale-ca"); err != nil {
 		b.Fatal(err)
 	}
-	if err := ca.WriteServing(certDir); err != nil {
+	if err := r.ca.WriteServing(certDir); err != nil {
 		b.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "warden.yaml")
 	if err := os.WriteFile(cfgPath, []byte("httpproxy:\n  rootNamespaces: [roots]\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	port, xdsPort := freePort(b), freePort(b)
-	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
-	url := fmt.Sprintf("https://127.0.0.1:%d", port)
-	args := []string{"serve", "--kubeconfig", env.KubeconfigPath(), "--config", cfgPath, "--dev-logs",
+	port := freePort(b)
+	r.xdsAddr = fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	r.url = fmt.Sprintf("https://127.0.0.1:%d", port)
+	r.args = []string{"serve", "--kubeconfig", kubeconfig, "--config", cfgPath, "--dev-logs",
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"),
-		"--xds-address", xdsAddr, "--xds-insecure"}
-	prof := newScaleProfiler(b, dir)
-	args = append(args, prof.args()...)
+		"--xds-address", r.xdsAddr, "--xds-insecure"}
+	r.prof = newScaleProfiler(b, dir)
+	r.args = append(r.args, r.prof.args()...)
 	if limit := os.Getenv("WARDEN_SCALE_MEMORY_LIMIT"); limit != "" {
 		// Warden's soft memory limit, as a deployment would set it (see --memory-limit).
-		args = append(args, "--memory-limit", limit)
+		r.args = append(r.args, "--memory-limit", limit)
 		b.Logf("warden runs with --memory-limit %s", limit)
 	}
-	logPath := filepath.Join(dir, "warden.log")
-	_ = os.Remove(logPath)
-	w := startWardenProc(b, bin, args, logPath)
-	b.Cleanup(func() { _ = w.stop() })
+	_ = os.Remove(r.logPath)
+	return r
+}
 
-	c := env.Client()
-	if err := framework.RegisterWebhooks(ctx, c, url, ca.PEM); err != nil {
-		b.Fatal(err)
-	}
-	if err := framework.WaitEffective(ctx, c, func(ctx context.Context) (int, string, error) {
-		return framework.HTTPSGet(ctx, ca.PEM, url+"/readyz")
-	}); err != nil {
-		b.Fatalf("%v (log: %s)", err, logPath)
-	}
-	b.Logf("warden ready (pid %d, RSS %.0f MiB), log %s", w.cmd.Process.Pid, mib(w.peakRSS.Load()), logPath)
-
-	// The Envoy-like client, connected from the start.
-	adsCtx, stopADS := context.WithCancel(ctx)
-	defer stopADS()
-	ads, err := xdsclient.Dial(adsCtx, xdsclient.Options{Address: xdsAddr, NodeID: "envoy-scale", Cluster: "scale", Mode: xdsclient.SotW})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = ads.Run(adsCtx) }()
-
+// scaleUp creates everything, then waits for (a) final status and (b) a complete
+// configuration at the client, concurrently, both from the last create, which it returns.
+func (r *scaleRun) scaleUp(c client.WithWatch, w *wardenProc, ads *xdsclient.Client, res *scaleResult) time.Time {
+	b, ctx := r.b, r.ctx
 	namespaces, setup, proxies := bigObjects(b)
-	rest := env.Config()
-	rest.QPS, rest.Burst = 2000, 4000 // the benchmark's client, not Warden's
-	fast, err := client.New(rest, client.Options{Scheme: env.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	poller, err := client.NewWithWatch(rest, client.Options{Scheme: env.Scheme()}) // a separate client for the status watch
-	if err != nil {
-		b.Fatal(err)
-	}
 	t0 := time.Now()
-	if err := createAll(ctx, fast, namespaces, 1); err != nil {
+	if err := createAll(ctx, c, namespaces, 1); err != nil {
 		b.Fatal(err)
 	}
-	if err := createAll(ctx, fast, setup, 16); err != nil {
+	if err := createAll(ctx, c, setup, 16); err != nil {
 		b.Fatal(err)
 	}
-	setupTime := time.Since(t0)
-	b.Logf("created %d namespaces and %d Secrets/Services/EndpointSlices/delegation in %s", len(namespaces), len(setup), setupTime.Round(time.Millisecond))
+	b.Logf("created %d namespaces and %d Secrets/Services/EndpointSlices/delegation in %s", len(namespaces), len(setup), time.Since(t0).Round(time.Millisecond))
 
 	start := time.Now()
-	stopCPU := prof.cpu(ctx, "creates")
-	if err := createAll(ctx, fast, proxies, 16); err != nil {
+	stopCPU := r.prof.cpu(ctx, "creates")
+	if err := createAll(ctx, c, proxies, 16); err != nil {
 		b.Fatal(err)
 	}
 	lastCreate := time.Now()
-	prof.heap(ctx, "after-creates")
+	r.prof.heap(ctx, "after-creates")
 	populate := lastCreate.Sub(start)
-	rate := float64(len(proxies)) / populate.Seconds()
-	b.Logf("created %d HTTPProxies (children, then roots) through the webhooks in %s (%.0f/s); everything in %s",
-		len(proxies), populate.Round(time.Millisecond), rate, lastCreate.Sub(t0).Round(time.Millisecond))
-	rssAfterCreate := w.peakRSS.Load()
+	res.rate = float64(len(proxies)) / populate.Seconds()
+	b.Logf("created %d HTTPProxies (children, then roots) through the webhooks in %s (%.0f/s); everything in %s; warden RSS %.0f MiB",
+		len(proxies), populate.Round(time.Millisecond), res.rate, lastCreate.Sub(t0).Round(time.Millisecond), mib(w.peakRSS.Load()))
 	b.Logf("warden CPU so far: %.1f s (2 cores shared with the API server, etcd and this benchmark)", cpuSeconds(w.cmd.Process.Pid))
 
-	// (a) and (b), concurrently, both from the last create.
 	var wg sync.WaitGroup
-	var statusSecs, xdsSecs float64 = -1, -1
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		statusSecs = waitAllValid(ctx, b, poller, lastCreate, len(proxies))
-	}()
-	go func() {
-		defer wg.Done()
-		xdsSecs = waitComplete(ctx, b, ads, lastCreate, "first client")
-	}()
+	res.statusSecs, res.xdsSecs = -1, -1
+	wg.Go(func() { res.statusSecs = waitAllValid(ctx, b, c, lastCreate, len(proxies)) })
+	wg.Go(func() { res.xdsSecs = waitComplete(ctx, b, ads, lastCreate, "first client") })
 	wg.Wait()
 	stopCPU()
-	prof.heap(ctx, "settled")
+	r.prof.heap(ctx, "settled")
 	b.Logf("warden CPU after status and xDS settled: %.1f s", cpuSeconds(w.cmd.Process.Pid))
-	logMetrics(ctx, b, ca.PEM, url, "after the scale-up")
+	logMetrics(ctx, b, r.ca.PEM, r.url, "after the scale-up")
+	return lastCreate
+}
 
-	// (c) one route change at a time.
+// routeChanges (c) patches one child's route at a time and returns how long each took to
+// reach the client.
+func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) []time.Duration {
+	b, ctx := r.b, r.ctx
 	var lat []time.Duration
 	for j := range routeChanges {
 		i := (j * 197) % bigChildren
 		ns, name := bigChild(i)
-		r, inc := i/bigIncludes, i%bigIncludes
+		root, inc := i/bigIncludes, i%bigIncludes
 		suffix := fmt.Sprintf("-v%d", j+1)
 		body := fmt.Sprintf(`{"spec":{"routes":[{"conditions":[{"prefix":"/a%s"}],"services":[{"name":"svc-%s","port":80}]},{"conditions":[{"prefix":"/b"}],"services":[{"name":"svc-%s","port":80}]}]}}`, suffix, name, name)
-		if err := fast.Patch(ctx, &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+		if err := c.Patch(ctx, &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
 			client.RawPatch("application/merge-patch+json", []byte(body))); err != nil {
 			b.Fatal(err)
 		}
 		patched := time.Now()
-		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(r)
+		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(root)
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, rc, want) })
 		cancel()
@@ -403,25 +445,19 @@ func runScale(b *testing.B) {
 		}
 		lat = append(lat, time.Since(patched))
 	}
-	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
-	b.Logf("route change at the client: p50 %.1f ms, p99 %.1f ms (all: %v)", p50, p99, lat)
-	logMetrics(ctx, b, ca.PEM, url, "after the route changes")
+	return lat
+}
 
-	// (e) peak RSS of the first process, then (d) restart.
-	_, hwm, _ := procStatus(w.cmd.Process.Pid)
-	peak := w.peakRSS.Load()
-	stopADS()
-	stopStart := time.Now()
-	if err := w.stop(); err != nil {
-		b.Logf("warden's exit: %v", err)
-	}
-	b.Logf("warden stopped in %s (SIGTERM to exit)", time.Since(stopStart).Round(time.Millisecond))
+// restart (d) starts Warden again with every object stored and measures how long a new
+// client takes to hold the complete configuration. It returns the new process.
+func (r *scaleRun) restart(res *scaleResult) *wardenProc {
+	b, ctx := r.b, r.ctx
 	restartAt := time.Now()
-	w2 := startWardenProc(b, bin, args, logPath)
+	w2 := startWardenProc(b, r.bin, r.args, r.logPath)
 	b.Cleanup(func() { _ = w2.stop() })
-	stopCPU = prof.cpu(ctx, "restart")
+	stopCPU := r.prof.cpu(ctx, "restart")
 	for {
-		conn, err := net.DialTimeout("tcp", xdsAddr, time.Second)
+		conn, err := net.DialTimeout("tcp", r.xdsAddr, time.Second)
 		if err == nil {
 			conn.Close()
 			break
@@ -432,16 +468,16 @@ func runScale(b *testing.B) {
 		time.Sleep(5 * time.Millisecond) // poll interval for the port, not a measurement
 	}
 	accepting := time.Now()
-	ads2Ctx, stopADS2 := context.WithCancel(ctx)
-	defer stopADS2()
-	ads2, err := xdsclient.Dial(ads2Ctx, xdsclient.Options{Address: xdsAddr, NodeID: "envoy-scale-2", Cluster: "scale", Mode: xdsclient.SotW})
+	adsCtx, stopADS := context.WithCancel(ctx)
+	b.Cleanup(stopADS)
+	ads, err := xdsclient.Dial(adsCtx, xdsclient.Options{Address: r.xdsAddr, NodeID: "envoy-scale-2", Cluster: "scale", Mode: xdsclient.SotW})
 	if err != nil {
 		b.Fatal(err)
 	}
 	connected := time.Now()
-	go func() { _ = ads2.Run(ads2Ctx) }()
-	restartSecs := waitComplete(ctx, b, ads2, connected, "new client after restart")
-	restartExecSecs := connected.Sub(restartAt).Seconds() + restartSecs
+	go func() { _ = ads.Run(adsCtx) }()
+	res.restartSecs = waitComplete(ctx, b, ads, connected, "new client after restart")
+	res.restartExecSecs = connected.Sub(restartAt).Seconds() + res.restartSecs
 	restartCPU := cpuSeconds(w2.cmd.Process.Pid)
 	stopCPU()
 	// Warden takes up xDS connections only once its first complete configuration is
@@ -449,36 +485,38 @@ func runScale(b *testing.B) {
 	// start) and the client waits for the gRPC handshake. "After connecting" is from the
 	// end of that handshake; "after exec" is the whole restart.
 	b.Logf("restart: port accepting %s after exec, gRPC connection established %s later, complete config %.3f s after connecting (%.3f s after exec)",
-		accepting.Sub(restartAt).Round(time.Millisecond), connected.Sub(accepting).Round(time.Millisecond), restartSecs,
-		restartExecSecs)
+		accepting.Sub(restartAt).Round(time.Millisecond), connected.Sub(accepting).Round(time.Millisecond), res.restartSecs,
+		res.restartExecSecs)
 	b.Logf("restarted warden's CPU to a complete config: %.1f s", restartCPU)
-	logMetrics(ctx, b, ca.PEM, url, "after the restart")
+	logMetrics(ctx, b, r.ca.PEM, r.url, "after the restart")
+	return w2
+}
 
-	b.Logf("warden RSS: peak %.0f MiB (%s) sampled %.1f s after the last create (%.0f MiB after the creates), VmHWM %.0f MiB; restarted process peak %.0f MiB",
-		mib(peak), w.peakMix.Load(), time.Unix(0, w.peakAt.Load()).Sub(lastCreate).Seconds(), mib(rssAfterCreate), mib(hwm), mib(w2.peakRSS.Load()))
+// report logs the targets missed and reports the metrics.
+func (res scaleResult) report(b *testing.B) {
 	targets := []struct {
 		what        string
 		got, target float64
 	}{
-		{"final status everywhere (s)", statusSecs, 5},
-		{"complete xDS config (s)", xdsSecs, 1},
-		{"route change p99 (ms)", p99, 50},
-		{"restart to complete config (s)", restartSecs, 0.5},
-		{"peak RSS (MiB)", mib(max(peak, hwm)), 264},
+		{"final status everywhere (s)", res.statusSecs, 5},
+		{"complete xDS config (s)", res.xdsSecs, 1},
+		{"route change p99 (ms)", res.p99, 50},
+		{"restart to complete config (s)", res.restartSecs, 0.5},
+		{"peak RSS (MiB)", mib(res.peakKiB), 264},
 	}
 	for _, t := range targets {
 		if t.got < 0 || t.got > t.target {
 			b.Logf("TARGET MISSED: %s = %.3f, target %.3f", t.what, t.got, t.target)
 		}
 	}
-	b.ReportMetric(statusSecs, "status-s")
-	b.ReportMetric(xdsSecs, "xds-complete-s")
-	b.ReportMetric(p50, "change-p50-ms")
-	b.ReportMetric(p99, "change-p99-ms")
-	b.ReportMetric(restartSecs, "restart-complete-s")
-	b.ReportMetric(restartExecSecs, "restart-exec-complete-s")
-	b.ReportMetric(mib(max(peak, hwm)), "peak-rss-MiB")
-	b.ReportMetric(rate, "create-proxies/s")
+	b.ReportMetric(res.statusSecs, "status-s")
+	b.ReportMetric(res.xdsSecs, "xds-complete-s")
+	b.ReportMetric(res.p50, "change-p50-ms")
+	b.ReportMetric(res.p99, "change-p99-ms")
+	b.ReportMetric(res.restartSecs, "restart-complete-s")
+	b.ReportMetric(res.restartExecSecs, "restart-exec-complete-s")
+	b.ReportMetric(mib(res.peakKiB), "peak-rss-MiB")
+	b.ReportMetric(res.rate, "create-proxies/s")
 }
 
 // waitAllValid waits until all n HTTPProxies are valid and returns the seconds from since

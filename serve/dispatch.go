@@ -71,11 +71,11 @@ func (q *dispatcher) onApplied(ctx context.Context, kind string, k policy.Key) {
 		return
 	}
 	q.verdicts.Invalidate(affected...)
-	for _, x := range affected {
-		if q.pipeline != nil {
-			q.pipeline.Enqueue(x)
-		}
-		if q.writer != nil {
+	if q.pipeline != nil {
+		q.pipeline.Enqueue(affected...)
+	}
+	if q.writer != nil {
+		for _, x := range affected {
 			q.writer.Enqueue(x)
 		}
 	}
