@@ -50,6 +50,9 @@ func (m Mode) String() string {
 // DefaultNodeID is the node id a Client sends when Options.NodeID is empty.
 const DefaultNodeID = "warden-xds-client"
 
+// envoyWindow is Envoy's default HTTP/2 stream and connection flow-control window.
+const envoyWindow = 256 << 20
+
 // maxResponseSize bounds the size of one discovery response. gRPC's default (4 MiB) is
 // smaller than the cluster or listener response of a large fleet; Envoy sets no limit.
 const maxResponseSize = 1 << 30
@@ -143,6 +146,12 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	conn, err := grpc.NewClient(o.Address,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponseSize)),
+		// Envoy's HTTP/2 flow-control windows (initial_stream_window_size and
+		// initial_connection_window_size default to 256 MiB): with gRPC's 64 KiB, a 500 KB
+		// route configuration would wait for window updates that an Envoy never makes the
+		// server wait for.
+		grpc.WithInitialWindowSize(envoyWindow),
+		grpc.WithInitialConnWindowSize(envoyWindow),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the xDS server %s: %w", o.Address, err)
