@@ -383,10 +383,14 @@ func (c *Client) handle(log logr.Logger, p protocol, r *response) error {
 	var changes []subscriptionChange
 	c.update(func(s *State) {
 		s.Responses[r.typeURL]++
+		// Only listeners and clusters name what is subscribed to (route configurations,
+		// assignments, secrets); other responses cannot change the subscriptions.
 		switch {
-		case !r.light:
+		case !r.light && slices.Contains(wildcardTypes, r.typeURL):
 			s.apply(r)
 			changes = s.resubscribe()
+		case !r.light:
+			s.apply(r)
 		case slices.Contains(wildcardTypes, r.typeURL):
 			s.applyLight(r)
 			changes = s.resubscribeLight()
