@@ -102,32 +102,27 @@ func unwrap(obj any) (any, model.Key, bool) {
 }
 
 func (p *Pipeline) onService(obj any, deleted bool) {
-	o, k, ok := unwrap(obj)
-	if !ok {
-		return
-	}
-	svc, _ := o.(*corev1.Service)
-	if deleted {
-		svc = nil
-	}
-	p.mu.Lock()
-	p.work.services[k] = svc
-	p.work.events++
-	p.mu.Unlock()
-	p.poke()
+	record(p, obj, deleted, func(w *work) map[model.Key]*corev1.Service { return w.services })
 }
 
 func (p *Pipeline) onSlice(obj any, deleted bool) {
+	record(p, obj, deleted, func(w *work) map[model.Key]*discoveryv1.EndpointSlice { return w.slices })
+}
+
+// record notes the change of an informer object (nil when deleted) in the map of the
+// pending work that changed selects (under p.mu: the work is replaced by each rebuild), and
+// wakes the pipeline.
+func record[T any](p *Pipeline, obj any, deleted bool, changed func(*work) map[model.Key]*T) {
 	o, k, ok := unwrap(obj)
 	if !ok {
 		return
 	}
-	s, _ := o.(*discoveryv1.EndpointSlice)
+	v, _ := o.(*T)
 	if deleted {
-		s = nil
+		v = nil
 	}
 	p.mu.Lock()
-	p.work.slices[k] = s
+	changed(&p.work)[k] = v
 	p.work.events++
 	p.mu.Unlock()
 	p.poke()
