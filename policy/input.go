@@ -127,11 +127,14 @@ func toValue(x any) (ast.Value, error) {
 	return ast.InterfaceToValue(generic)
 }
 
-// objectValue renders a stored object as Rego input: its JSON without managedFields, status
-// and the last-applied annotation, which no rule should read.
+// objectValue renders a stored object as Rego input: its JSON without managedFields,
+// resourceVersion, status and the last-applied annotation, which no rule should read. Without
+// them, a status write leaves the input as it was, and the inventory keeps the value it had
+// built (see sameDecisionInputs).
 func objectValue(o client.Object) ast.Value {
 	c := o.DeepCopyObject().(client.Object)
 	c.SetManagedFields(nil)
+	c.SetResourceVersion("")
 	if a := c.GetAnnotations(); a != nil {
 		delete(a, "kubectl.kubernetes.io/last-applied-configuration")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -66,10 +67,18 @@ func (inv *Inventory) Apply(obj client.Object) bool {
 	defer inv.mu.Unlock()
 	switch o := obj.(type) {
 	case *contourv1.HTTPProxy:
-		if old := inv.proxies[Key{o.Namespace, o.Name}]; old != nil && olderVersion(o, old.obj) {
+		old := inv.proxies[Key{o.Namespace, o.Name}]
+		if old != nil && olderVersion(o, old.obj) {
 			return true
 		}
-		inv.putProxy(newProxyEntry(o))
+		e := newProxyEntry(o)
+		if old != nil && sameDecisionInputs(old.obj, o) {
+			// A status write: keep the Rego input built for the previous version (a JSON
+			// round trip, about half of a judgement) instead of building it again.
+			v := old.objectValue()
+			e.valueOnce.Do(func() { e.value = v })
+		}
+		inv.putProxy(e)
 	case *contourv1.TLSCertificateDelegation:
 		if old := inv.delegations[Key{o.Namespace, o.Name}]; old != nil && olderVersion(o, old) {
 			return true
@@ -86,6 +95,19 @@ func (inv *Inventory) Apply(obj client.Object) bool {
 	}
 	inv.generation++
 	return true
+}
+
+// sameDecisionInputs reports whether two versions of an HTTPProxy give the same Rego input
+// (objectValue): the same spec (generation) and the same metadata apart from the
+// resourceVersion and managedFields — what a status write changes.
+func sameDecisionInputs(a, b *contourv1.HTTPProxy) bool {
+	if a.Generation == 0 || a.Generation != b.Generation {
+		return false
+	}
+	ma, mb := a.ObjectMeta, b.ObjectMeta
+	ma.ResourceVersion, mb.ResourceVersion = "", ""
+	ma.ManagedFields, mb.ManagedFields = nil, nil
+	return equality.Semantic.DeepEqual(ma, mb) && equality.Semantic.DeepEqual(a.Spec, b.Spec)
 }
 
 // olderVersion reports whether obj is an older version of stored: a live read may have
