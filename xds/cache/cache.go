@@ -96,10 +96,14 @@ type typeState struct {
 
 	// seq counts the updates that changed the type; each entry records the one that last
 	// changed it. sets, seeds and setUse serve the tokens of sotw_named.go.
-	seq    uint64
-	sets   map[setKey]*nameSet
-	seed   maphash.Seed
-	setUse uint64
+	seq uint64
+	// deleted are the tombstones: the update that deleted each name not created again
+	// since. They are kept for the life of the process (a name and a number each), so that a
+	// delta client however far behind is told what it lost.
+	deleted map[string]uint64
+	sets    map[setKey]*nameSet
+	seed    maphash.Seed
+	setUse  uint64
 }
 
 // entry is one stored resource.
@@ -115,7 +119,7 @@ func (c *Cache) typeState(url string) *typeState {
 	if t == nil {
 		t = &typeState{url: url, fullState: cachev3.ResourceRequiresFullStateInSotw(url),
 			resources: map[string]entry{}, sotw: map[uint64]*sotwWatch{}, delta: map[uint64]*deltaWatch{},
-			sets: map[setKey]*nameSet{}, seed: maphash.MakeSeed()}
+			sets: map[setKey]*nameSet{}, seed: maphash.MakeSeed(), deleted: map[string]uint64{}}
 		t.version = t.computeVersion()
 		c.types[url] = t
 	}
@@ -168,11 +172,13 @@ func (t *typeState) apply(ch Change) map[string]bool {
 			continue
 		}
 		t.resources[r.Name] = entry{version: r.Version, any: &anypb.Any{TypeUrl: t.url, Value: r.Body}, seq: seq}
+		delete(t.deleted, r.Name)
 		changed[r.Name] = true
 	}
 	for _, n := range ch.Delete {
 		if _, ok := t.resources[n]; ok {
 			delete(t.resources, n)
+			t.deleted[n] = seq
 			changed[n] = true
 		}
 	}

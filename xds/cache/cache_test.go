@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
@@ -333,5 +334,67 @@ func TestCache_newSubscriptionSendsOnlyTheNewName(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{clienttest.RouteHTTPS}, names); diff != "" {
 		t.Errorf("route configurations sent (-want +got):\n%s", diff)
+	}
+}
+
+// TestCache_deltaClientBehind is a delta client that ACKs late: what changed or was deleted
+// meanwhile is sent on its ACK, including the removal; a new stream announcing the versions
+// it holds is sent only what differs.
+func TestCache_deltaClientBehind(t *testing.T) {
+	clusters := func(f clienttest.Fixture) xdscache.Change {
+		for _, ch := range changes(t, f) {
+			if ch.TypeURL == resource.ClusterType {
+				return ch
+			}
+		}
+		t.Fatal("no clusters in the fixture")
+		return xdscache.Change{}
+	}
+	c := xdscache.New(logr.Discard())
+	update(t, c, clusters(clienttest.Fixture{}), clusters(clienttest.Fixture{Cluster: "b"}))
+	sub := stream.NewDeltaSubscription(nil, nil, nil, true) // wildcard
+	ch := make(chan cachev3.DeltaResponse, 1)
+	watch := func(nonce string) *discoveryv3.DeltaDiscoveryResponse {
+		t.Helper()
+		if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{TypeUrl: resource.ClusterType, ResponseNonce: nonce}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch) == 0 {
+			return nil
+		}
+		r := <-ch
+		sub.SetReturnedResources(r.GetReturnedResources())
+		d, _ := r.GetDeltaDiscoveryResponse()
+		return d
+	}
+	names := func(d *discoveryv3.DeltaDiscoveryResponse) []string {
+		var out []string
+		for _, r := range d.GetResources() {
+			out = append(out, r.GetName())
+		}
+		return out
+	}
+	if d := watch(""); !slices.Equal(names(d), []string{"a", "b"}) {
+		t.Fatalf("first response carries %v, want a and b", names(d))
+	}
+	update(t, c, xdscache.Change{TypeURL: resource.ClusterType, Delete: []string{"a"}}, clusters(clienttest.Fixture{Cluster: "c"}))
+	d := watch("1")
+	if d == nil || !slices.Equal(names(d), []string{"c"}) || !slices.Equal(d.GetRemovedResources(), []string{"a"}) {
+		t.Fatalf("the late ACK is answered with %v, removing %v; want c, removing a", names(d), d.GetRemovedResources())
+	}
+	if d := watch("2"); d != nil {
+		t.Errorf("an up-to-date ACK was answered with %v", names(d))
+	}
+
+	// A new stream (another replica, a restart) that says it holds b at its version and an
+	// older c.
+	held := map[string]string{"c": "an-older-version"}
+	for _, r := range clusters(clienttest.Fixture{Cluster: "b"}).Upsert {
+		held[r.Name] = r.Version
+	}
+	sub = stream.NewDeltaSubscription(nil, nil, held, true)
+	d = watch("")
+	if d == nil || !slices.Equal(names(d), []string{"c"}) || len(d.GetRemovedResources()) != 0 {
+		t.Errorf("a new stream holding b and an older c is sent %v, removing %v; want c alone", names(d), d.GetRemovedResources())
 	}
 }

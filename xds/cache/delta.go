@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"maps"
 	"slices"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -34,32 +33,65 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 // deltaResponse is what the watch must be sent now, or nil. changed is nil when the watch
 // is being created (the client's request), else the names an update changed: only those are
 // looked at.
+//
+// What the client holds is read from the token of the previous response (delta_token.go);
+// a client without one (a new stream that announced the versions it holds) is compared name
+// by name. Either way the response leaves a token.
 func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev3.DeltaResponse {
 	returned := w.sub.ReturnedResources()
 	created := changed == nil
-	if created && w.req.GetResponseNonce() != "" && len(w.req.GetResourceNamesSubscribe()) == 0 &&
-		len(w.req.GetResourceNamesUnsubscribe()) == 0 && returned[fullStateKey] == t.version {
-		// The usual ACK: no subscription change, and the last response was built from the
-		// current contents (the type's version is their hash). Nothing to look at.
+	tok, hasToken := t.deltaToken(returned)
+	if created && hasToken && tok.seq == t.seq && w.req.GetResponseNonce() != "" &&
+		len(w.req.GetResourceNamesSubscribe()) == 0 && len(w.req.GetResourceNamesUnsubscribe()) == 0 {
+		// The usual ACK: no subscription change and nothing changed since the response.
 		return nil
 	}
 	var send, removed []string
 	consider := func(n string) {
 		e, ok := t.resources[n]
-		v, had := returned[n]
 		switch {
-		case ok && w.wants(n) && (!had || v != e.version):
-			send = append(send, n)
-		case !ok && had && v != "" && n != fullStateKey:
-			// "" marks a name unsubscribed from while wildcard: nothing to remove.
+		case !w.wants(n):
+		case ok && !hasToken:
+			if v, had := returned[n]; !had || v != e.version {
+				send = append(send, n)
+			}
+		case ok:
+			if !tok.holds(n) || e.seq > tok.seq {
+				send = append(send, n)
+			}
+		case !hasToken:
+			if v, had := returned[n]; had && v != "" {
+				// "" marks a name unsubscribed from while wildcard: nothing to remove.
+				removed = append(removed, n)
+			}
+		case tok.holds(n) && t.deleted[n] > tok.seq:
 			removed = append(removed, n)
 		}
 	}
+	t.deltaCandidates(w, changed, returned, tok, hasToken, consider)
+	first := created && w.sub.IsWildcard() && w.req.GetResponseNonce() == ""
+	if len(send) == 0 && len(removed) == 0 && !first {
+		return nil
+	}
+	slices.Sort(send)
+	list := make([]*discoveryv3.Resource, len(send))
+	for i, n := range send {
+		e := t.resources[n]
+		list[i] = &discoveryv3.Resource{Name: n, Version: e.version, Resource: e.any}
+	}
+	slices.Sort(removed)
+	return &deltaResponse{req: w.req, version: t.version, resources: list, removed: removed,
+		returned: map[string]string{fullStateKey: t.newDeltaToken(w).String()}}
+}
+
+// deltaCandidates calls consider with every name that may have to be sent or removed.
+func (t *typeState) deltaCandidates(w *deltaWatch, changed map[string]bool, returned map[string]string, tok deltaToken, hasToken bool, consider func(string)) {
 	switch {
-	case !created:
+	case changed != nil:
 		for n := range changed {
 			consider(n)
 		}
+		return
 	case w.sub.IsWildcard():
 		for n := range t.resources {
 			consider(n)
@@ -69,36 +101,21 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 			consider(n)
 		}
 	}
-	if created {
+	if !hasToken {
 		for n := range returned {
-			if _, ok := t.resources[n]; !ok {
+			if _, ok := t.resources[n]; !ok && n != fullStateKey {
+				consider(n)
+			}
+		}
+		return
+	}
+	if w.sub.IsWildcard() {
+		for n, seq := range t.deleted {
+			if seq > tok.seq {
 				consider(n)
 			}
 		}
 	}
-	first := created && w.sub.IsWildcard() && w.req.GetResponseNonce() == ""
-	if len(send) == 0 && len(removed) == 0 && !first {
-		return nil
-	}
-	next := maps.Clone(returned)
-	if next == nil {
-		next = make(map[string]string, len(send))
-	}
-	slices.Sort(send)
-	list := make([]*discoveryv3.Resource, len(send))
-	for i, n := range send {
-		e := t.resources[n]
-		list[i] = &discoveryv3.Resource{Name: n, Version: e.version, Resource: e.any}
-		next[n] = e.version
-	}
-	slices.Sort(removed)
-	for _, n := range removed {
-		delete(next, n)
-	}
-	// The version the response is built at, for the ACK's fast path; never a resource name
-	// (NUL is not valid in one), so it is never sent or removed.
-	next[fullStateKey] = t.version
-	return &deltaResponse{req: w.req, version: t.version, resources: list, removed: removed, returned: next}
 }
 
 // deltaResponse is a delta response whose resources are shared, encoded, with every other
