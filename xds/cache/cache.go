@@ -19,7 +19,16 @@
 //     listeners and clusters it already holds is not sent them again;
 //   - what the client was sent, not what it last accepted, decides what to send next: a
 //     NACKed update is not sent again until the configuration changes (go-control-plane's
-//     SnapshotCache resends it in a loop).
+//     SnapshotCache resends it in a loop);
+//   - what a client holds is a small token (the update it was last brought to, and its
+//     subscription set, interned: a fleet's Envoys share them), not a map of every name:
+//     the server keeps one per client and type, so a map costs memory for every Envoy and a
+//     copy on every push (sotw_named.go, delta_token.go). Listeners and clusters of wildcard
+//     state-of-the-world clients need only the type's version.
+//
+// Known gap, shared with go-control-plane's caches: a route to a cluster created in the same
+// update can reach Envoy before the cluster's assignment, which Envoy requests only once it
+// has the cluster; Envoy warms the cluster meanwhile.
 //
 // Updates are applied to the types in ADS order (clusters, endpoints, secrets, listeners,
 // routes), so that the ordered ADS server sends a resource before those that refer to it.
