@@ -34,14 +34,13 @@ func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch c
 	return register(c, t.sotw, w), nil
 }
 
-// fullStateKey is an entry of the map of what a client was sent (the server keeps it per
-// client and hands it back with the client's next request) that holds the type's version
-// when the response was built. For a wildcard client of a full-state type it is the only
-// entry, instead of every name and version (a change of one cluster would otherwise copy
-// thousands of entries for every client); in delta it sits beside the names, so that an ACK
-// needs no look at them. NUL is never in a resource name. The server drops entries that are
-// not subscribed names from the map of a state-of-the-world client that subscribes by name,
-// which therefore gets a map of names only.
+// fullStateKey is the key, in the map of what a client was sent (the server keeps it per
+// client and type, and hands it back with the client's next request), of what the cache
+// records instead of every name and version: for a wildcard state-of-the-world client of
+// listeners or clusters, the type's version; for a delta client, its token
+// (delta_token.go). NUL is never in a resource name. A state-of-the-world client that
+// subscribes by name keeps its token under one of those names instead, because the server
+// drops every other entry of such a client's map (sotw_named.go).
 const fullStateKey = "\x00version"
 
 // sotwResponse is what the watch must be sent now, or nil. changed is nil when the watch is
