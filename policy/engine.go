@@ -66,8 +66,10 @@ func NewEngine(ctx context.Context) (*Engine, error) {
 	return e, nil
 }
 
-// builtinQuery unions the deny and warn sets of every built-in package by name. Naming
-// each package is several times faster than enumerating data.warden.builtin[p].
+// builtinQuery collects the deny and warn sets of every built-in package by name, as an
+// array of sets that Go flattens (builtinViolations). Naming each package is several times
+// faster than enumerating data.warden.builtin[p]; an array is faster than a union of ~40
+// sets, each of which made a new set (a quarter of the evaluation).
 func builtinQuery(mods map[string]*ast.Module) string {
 	rules := map[string][]string{}
 	for _, m := range mods {
@@ -87,10 +89,7 @@ func builtinQuery(mods map[string]*ast.Module) string {
 	for _, name := range []string{"deny", "warn"} {
 		refs := rules[name]
 		slices.Sort(refs)
-		if len(refs) == 0 {
-			refs = []string{"set()"}
-		}
-		parts = append(parts, name+" := "+strings.Join(refs, " | "))
+		parts = append(parts, name+" := ["+strings.Join(refs, ", ")+"]")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -148,8 +147,8 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value) (findings, error
 		return out, fmt.Errorf("evaluating built-in policies: %w", err)
 	}
 	if len(rs) == 1 {
-		out.deny = violations(rs[0].Bindings["deny"], "")
-		out.warn = violations(rs[0].Bindings["warn"], "")
+		out.deny = builtinViolations(rs[0].Bindings["deny"])
+		out.warn = builtinViolations(rs[0].Bindings["warn"])
 	}
 	for _, p := range e.admins.Load().policies {
 		if err := p.evaluate(ctx, txn, input, &out); err != nil {
@@ -163,8 +162,10 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value) (findings, error
 				Fix:     "fix the DelegationPolicy; until then its rules are not enforced"})
 		}
 	}
-	for _, vs := range [][]Violation{out.deny, out.warn, out.audit} {
-		sortViolations(vs)
+	for _, vs := range []*[]Violation{&out.deny, &out.warn, &out.audit} {
+		sortViolations(*vs)
+		// The built-in sets were a union once: a violation two packages report is one.
+		*vs = slices.Compact(*vs)
 	}
 	return out, nil
 }
@@ -250,6 +251,16 @@ func (e *Engine) DeleteNamespace(ctx context.Context, name string) error {
 
 // violations converts a Rego set of violation objects (or plain strings, which admin
 // policies may return) into Violations.
+// builtinViolations flattens the array of the built-in packages' sets (builtinQuery).
+func builtinViolations(v any) []Violation {
+	sets, _ := v.([]any)
+	var out []Violation
+	for _, set := range sets {
+		out = append(out, violations(set, "")...)
+	}
+	return out
+}
+
 func violations(v any, policy string) []Violation {
 	items, _ := v.([]any)
 	out := make([]Violation, 0, len(items))
