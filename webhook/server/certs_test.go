@@ -1,24 +1,21 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/projectwarden/warden/internal/testpki"
 )
 
 // testCA is a throw-away certificate authority for TLS tests.
 type testCA struct {
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	ca   *testpki.CA
 }
 
 // servingCert is a leaf certificate and its key, parsed and PEM-encoded.
@@ -28,88 +25,32 @@ type servingCert struct {
 	keyPEM  []byte
 }
 
-// newTestCA creates a self-signed CA named commonName, valid for an hour.
+// newTestCA creates a self-signed CA named commonName.
 func newTestCA(t *testing.T, commonName string) *testCA {
 	t.Helper()
-	key := newKey(t)
-	template := &x509.Certificate{
-		SerialNumber:          newSerial(t),
-		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	ca, err := testpki.NewCA(commonName)
 	if err != nil {
-		t.Fatalf("creating CA certificate: %v", err)
+		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing CA certificate: %v", err)
-	}
-	return &testCA{cert: cert, key: key}
+	return &testCA{cert: ca.Cert, ca: ca}
 }
 
 // pool returns a certificate pool trusting only ca.
-func (ca *testCA) pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	return pool
-}
+func (ca *testCA) pool() *x509.CertPool { return ca.ca.Pool() }
 
 // issueServing issues a server certificate for IP 127.0.0.1 and DNS localhost.
 func (ca *testCA) issueServing(t *testing.T) servingCert {
 	t.Helper()
-	key := newKey(t)
-	template := &x509.Certificate{
-		SerialNumber: newSerial(t),
-		Subject:      pkix.Name{CommonName: "warden-webhook"},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
+	p, err := ca.ca.Issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "warden-webhook"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+	})
 	if err != nil {
-		t.Fatalf("creating serving certificate: %v", err)
+		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing serving certificate: %v", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatalf("encoding serving key: %v", err)
-	}
-	return servingCert{
-		cert:    cert,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-}
-
-// newKey returns a new P-256 key: fast to generate, accepted everywhere.
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generating key: %v", err)
-	}
-	return key
-}
-
-// newSerial returns a random 128-bit certificate serial number.
-func newSerial(t *testing.T) *big.Int {
-	t.Helper()
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		t.Fatalf("generating serial number: %v", err)
-	}
-	return serial
+	return servingCert{cert: p.Cert, certPEM: p.CertPEM, keyPEM: p.KeyPEM}
 }
 
 // certFiles is where a test keeps a serving certificate and key, and how it rotates them.

@@ -1,20 +1,17 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/projectwarden/warden/internal/testpki"
 )
 
 // serverName is the DNS SAN of test server certificates, the name Envoy bootstraps check.
@@ -22,9 +19,8 @@ const serverName = "warden"
 
 // testCA is a certificate authority generated for one test.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
+	ca  *testpki.CA
+	pem []byte
 }
 
 // keyPair is a PEM certificate and key issued by a testCA.
@@ -35,25 +31,9 @@ type keyPair struct {
 // newCA returns a new self-signed CA named name.
 func newCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key := newKey(t)
-	template := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("creating CA %s: %v", name, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing CA %s: %v", name, err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	ca, err := testpki.NewCA(name)
+	must(t, err)
+	return &testCA{ca: ca, pem: ca.PEM}
 }
 
 // serverPair issues a server certificate for serverName and 127.0.0.1.
@@ -79,23 +59,9 @@ func (ca *testCA) clientPair(t *testing.T) keyPair {
 // issue signs template (completed with a serial, validity and key usage) with ca.
 func (ca *testCA) issue(t *testing.T, template *x509.Certificate) keyPair {
 	t.Helper()
-	key := newKey(t)
-	template.SerialNumber = serial(t)
-	template.NotBefore = time.Now().Add(-time.Hour)
-	template.NotAfter = time.Now().Add(time.Hour)
-	template.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, template, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("issuing %s: %v", template.Subject.CommonName, err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatalf("encoding key: %v", err)
-	}
-	return keyPair{
-		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	p, err := ca.ca.Issue(template)
+	must(t, err)
+	return keyPair{cert: p.CertPEM, key: p.KeyPEM}
 }
 
 // tlsCertificate is p as a tls.Certificate.
@@ -106,24 +72,6 @@ func (p keyPair) tlsCertificate(t *testing.T) tls.Certificate {
 		t.Fatalf("loading key pair: %v", err)
 	}
 	return c
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generating key: %v", err)
-	}
-	return key
-}
-
-func serial(t *testing.T) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatalf("generating serial: %v", err)
-	}
-	return n
 }
 
 // bundle concatenates the PEM of several CAs, as trust-manager does during a CA rotation.

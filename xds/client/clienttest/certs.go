@@ -1,19 +1,15 @@
 package clienttest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/projectwarden/warden/internal/testpki"
 )
 
 // ServerName is the DNS name in the server certificate of Certs, as in Warden's chart.
@@ -31,21 +27,7 @@ type Certs struct {
 func WriteCerts(t testing.TB) Certs {
 	t.Helper()
 	dir := t.TempDir()
-	caKey := newKey(t)
-	caTemplate := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "xds-ca"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
+	ca, err := testpki.NewCA("xds-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,18 +38,16 @@ func WriteCerts(t testing.TB) Certs {
 		ClientCert: filepath.Join(dir, "client.crt"),
 		ClientKey:  filepath.Join(dir, "client.key"),
 	}
-	writePEM(t, c.CA, "CERTIFICATE", caDER)
-	issue(t, ca, caKey, &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: ServerName},
-		DNSNames:     []string{ServerName},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	writeFile(t, c.CA, ca.PEM)
+	issue(t, ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: ServerName},
+		DNSNames:    []string{ServerName},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, c.ServerCert, c.ServerKey)
-	issue(t, ca, caKey, &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: "envoy"},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	issue(t, ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "envoy"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}, c.ClientCert, c.ClientKey)
 	return c
 }
@@ -93,37 +73,20 @@ func (c Certs) ClientTLS(t testing.TB, withoutCert bool) *tls.Config {
 	return config
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+// issue signs template with ca and writes the certificate and its new key.
+func issue(t testing.TB, ca *testpki.CA, template *x509.Certificate, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := ca.Issue(template)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key
+	writeFile(t, certFile, p.CertPEM)
+	writeFile(t, keyFile, p.KeyPEM)
 }
 
-// issue signs template with the CA and writes the certificate and a new key.
-func issue(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, template *x509.Certificate, certFile, keyFile string) {
+func writeFile(t testing.TB, path string, b []byte) {
 	t.Helper()
-	key := newKey(t)
-	template.NotBefore = time.Now().Add(-time.Hour)
-	template.NotAfter = time.Now().Add(time.Hour)
-	template.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-}
-
-func writePEM(t testing.TB, path, blockType string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
