@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,16 @@ type work struct {
 	secrets  map[model.Key]secretEvent                // changed Secrets
 	fetched  map[model.Key]fetched                    // Secret data read in the background
 	events   int                                      // changes recorded (Enqueue calls, object events)
+	since    time.Time                                // when the first of them was recorded
+}
+
+// note counts one change, remembering when the first arrived (for the rebuild's log: how
+// long a change waited before its rebuild began).
+func (w *work) note() {
+	if w.events == 0 {
+		w.since = time.Now()
+	}
+	w.events++
 }
 
 func newWork() work {
@@ -123,7 +134,7 @@ func record[T any](p *Pipeline, obj any, deleted bool, changed func(*work) map[m
 	}
 	p.mu.Lock()
 	changed(&p.work)[k] = v
-	p.work.events++
+	p.work.note()
 	p.mu.Unlock()
 	p.poke()
 }
@@ -145,7 +156,7 @@ func (p *Pipeline) onSecret(obj any, deleted bool) {
 	}
 	p.mu.Lock()
 	p.work.secrets[k] = ev
-	p.work.events++
+	p.work.note()
 	p.mu.Unlock()
 	p.poke()
 }

@@ -116,7 +116,7 @@ func (p *Pipeline) Enqueue(keys ...policy.Key) {
 	for _, k := range keys {
 		p.work.proxies[k] = true
 	}
-	p.work.events++
+	p.work.note()
 	p.mu.Unlock()
 	p.poke()
 }
@@ -300,7 +300,11 @@ func (p *Pipeline) rebuild(ctx context.Context) (bool, error) {
 		return true, fmt.Errorf("publishing: %w", err)
 	}
 	p.publishedOnce.Do(func() { close(p.published) })
-	logr.FromContextOrDiscard(ctx).V(1).Info("published the routing model", "full", full, "judged", len(proxies),
+	var waited time.Duration
+	if !w.since.IsZero() {
+		waited = start.Sub(w.since)
+	}
+	logr.FromContextOrDiscard(ctx).V(1).Info("published the routing model", "full", full, "waited", waited, "judged", len(proxies),
 		"vhosts", fqdns.Len(), "endpoints", len(endpoints), "judging", judging, "building", built-judging,
 		"publishing", time.Since(start)-built, "secretReads", len(p.secretData.inflight))
 	return true, nil

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -106,7 +107,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return &exitError{code: 2, msg: fmt.Sprintf("connecting to the API server: %v", err)}
 	}
 	rest.QPS, rest.Burst = f.qps, f.burst
-	logger := ctrlzap.New(ctrlzap.UseDevMode(f.devLogs))
+	// Milliseconds in the human-readable logs: a change's way through the pipeline and the
+	// xDS push takes tens of them.
+	logger := ctrlzap.New(ctrlzap.UseDevMode(f.devLogs), func(o *ctrlzap.Options) {
+		if f.devLogs {
+			o.TimeEncoder = zapcore.ISO8601TimeEncoder
+		}
+	})
 	ctrllog.SetLogger(logger) // libraries that log through controller-runtime's global logger
 	limit, from, err := setMemoryLimit(f.memoryLimit)
 	if err != nil {
