@@ -2,7 +2,6 @@ package model
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,15 +27,10 @@ const optionsKind = "ModelOptions"
 // YAML, with testdata/<case>.out.yaml. Every root in the input counts as accepted, and so
 // does every proxy.
 func TestGolden(t *testing.T) {
-	inputs := golden.Inputs(t, "testdata", ".in.yaml")
-	for _, path := range inputs {
-		name := strings.TrimSuffix(filepath.Base(path), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			in, opts := loadCase(t, path)
-			golden.Assert(t, filepath.Join("testdata", name+".out.yaml"), []byte(render(t, Build(in, opts))))
-		})
-	}
-	golden.RemoveStale(t, inputs, ".in.yaml", ".out.yaml")
+	golden.Run(t, "testdata", ".in.yaml", ".out.yaml", func(t *testing.T, path string) []byte {
+		in, opts := loadCase(t, path)
+		return []byte(render(t, Build(in, opts)))
+	})
 }
 
 func render(t testing.TB, m *Model) string {

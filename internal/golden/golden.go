@@ -77,3 +77,18 @@ func RemoveStale(t testing.TB, inputs []string, inSuffix, outSuffix string) {
 		}
 	}
 }
+
+// Run is a whole golden test over dir: one subtest per dir/*<inSuffix>, named after the file
+// without its suffix, that compares output(t, input path) with the file of the same name
+// and outSuffix; then, with -update, the outputs without an input are removed.
+func Run(t *testing.T, dir, inSuffix, outSuffix string, output func(t *testing.T, in string) []byte) {
+	t.Helper()
+	inputs := Inputs(t, dir, inSuffix)
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), inSuffix)
+		t.Run(name, func(t *testing.T) {
+			Assert(t, filepath.Join(dir, name+outSuffix), output(t, in))
+		})
+	}
+	RemoveStale(t, inputs, inSuffix, outSuffix)
+}

@@ -3,8 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
@@ -35,20 +33,15 @@ const optionsKind = "TranslateOptions"
 // through protojson, with testdata/<case>.out.yaml. Each result must also pass Validate and
 // CheckReferences and form a consistent go-control-plane snapshot.
 func TestGolden(t *testing.T) {
-	inputs := golden.Inputs(t, "testdata", ".in.yaml")
-	for _, path := range inputs {
-		name := strings.TrimSuffix(filepath.Base(path), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			m, opts := loadCase(t, path)
-			r, err := Translate(m, opts)
-			if err != nil {
-				t.Fatalf("Translate: %v", err)
-			}
-			checkResources(t, r)
-			golden.Assert(t, filepath.Join("testdata", name+".out.yaml"), []byte(render(t, r)))
-		})
-	}
-	golden.RemoveStale(t, inputs, ".in.yaml", ".out.yaml")
+	golden.Run(t, "testdata", ".in.yaml", ".out.yaml", func(t *testing.T, path string) []byte {
+		m, opts := loadCase(t, path)
+		r, err := Translate(m, opts)
+		if err != nil {
+			t.Fatalf("Translate: %v", err)
+		}
+		checkResources(t, r)
+		return []byte(render(t, r))
+	})
 }
 
 // render is the golden form of r: each resource through protojson (proto field names, Any
