@@ -151,6 +151,7 @@ func (c *Cache) Update(changes ...Change) error {
 			}
 		}
 	}
+	changes = slices.Clone(changes) // the caller's slice keeps its order
 	slices.SortStableFunc(changes, func(a, b Change) int { return cmp.Compare(orderOf(a.TypeURL), orderOf(b.TypeURL)) })
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -50,7 +50,7 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 	consider := func(n string) {
 		e, ok := t.resources[n]
 		switch {
-		case !w.wants(n):
+		case !subscribes(w.sub, n):
 		case ok && !hasToken:
 			if v, had := returned[n]; !had || v != e.version {
 				send = append(send, n)
@@ -153,12 +153,3 @@ func (r *deltaResponse) GetReturnedResources() map[string]string { return r.retu
 
 // GetContext is empty: responses carry no per-request values.
 func (r *deltaResponse) GetContext() context.Context { return context.Background() }
-
-// wants reports whether the watch subscribes to name.
-func (w *deltaWatch) wants(name string) bool {
-	if w.sub.IsWildcard() {
-		return true
-	}
-	_, ok := w.sub.SubscribedResources()[name]
-	return ok
-}

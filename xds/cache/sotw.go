@@ -101,9 +101,9 @@ func (t *typeState) sotwDiff(w *sotwWatch, changed map[string]bool) (send, remov
 		e, ok := t.resources[n]
 		v, had := returned[n]
 		switch {
-		case ok && w.wants(n) && (!had || v != e.version):
+		case ok && subscribes(w.sub, n) && (!had || v != e.version):
 			send = append(send, n)
-		case had && (!ok || !w.wants(n)):
+		case had && (!ok || !subscribes(w.sub, n)):
 			removed = append(removed, n)
 		}
 	}
@@ -147,12 +147,12 @@ func (t *typeState) fullResponse(w *sotwWatch) *sotwResponse {
 	return &sotwResponse{req: w.req, version: t.version, resources: list, returned: next}
 }
 
-// wants reports whether the watch subscribes to name.
-func (w *sotwWatch) wants(name string) bool {
-	if w.sub.IsWildcard() {
+// subscribes reports whether sub covers name: a wildcard, or a name subscribed to.
+func subscribes(sub cachev3.Subscription, name string) bool {
+	if sub.IsWildcard() {
 		return true
 	}
-	_, ok := w.sub.SubscribedResources()[name]
+	_, ok := sub.SubscribedResources()[name]
 	return ok
 }
 
