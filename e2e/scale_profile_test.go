@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // cpuChunk is the length of one CPU profile request: a phase is profiled as back-to-back
@@ -18,20 +21,38 @@ import (
 const cpuChunk = 5 * time.Second
 
 // scaleProfiler takes CPU and heap profiles of the Warden subprocess through its
-// --pprof-bind-address, when WARDEN_SCALE_PPROF=1, and saves them in the scale directory.
-// A nil *scaleProfiler does nothing, so the run reads the same with profiling off.
+// --pprof-bind-address, and CPU profiles of the API server (whose status writes bound the
+// run), when WARDEN_SCALE_PPROF=1, and saves them in the scale directory. A nil
+// *scaleProfiler does nothing, so the run reads the same with profiling off.
 type scaleProfiler struct {
 	b    *testing.B
 	addr string
 	dir  string
+	api  profTarget
 }
 
-// newScaleProfiler returns a profiler if WARDEN_SCALE_PPROF=1, else nil.
-func newScaleProfiler(b *testing.B, dir string) *scaleProfiler {
+// profTarget is a process serving /debug/pprof/.
+type profTarget struct {
+	base   string // scheme://host:port
+	client *http.Client
+}
+
+// newScaleProfiler returns a profiler if WARDEN_SCALE_PPROF=1, else nil. api is the API
+// server's admin configuration.
+func newScaleProfiler(b *testing.B, dir string, api *rest.Config) *scaleProfiler {
 	if os.Getenv("WARDEN_SCALE_PPROF") != "1" {
 		return nil
 	}
-	return &scaleProfiler{b: b, addr: fmt.Sprintf("127.0.0.1:%d", freePort(b)), dir: dir}
+	hc, err := rest.HTTPClientFor(api)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &scaleProfiler{b: b, addr: fmt.Sprintf("127.0.0.1:%d", freePort(b)), dir: dir,
+		api: profTarget{base: strings.TrimSuffix(api.Host, "/"), client: hc}}
+}
+
+func (p *scaleProfiler) warden() profTarget {
+	return profTarget{base: "http://" + p.addr, client: http.DefaultClient}
 }
 
 // args are the flags that make Warden serve pprof.
@@ -44,8 +65,8 @@ func (p *scaleProfiler) args() []string {
 
 // fetch saves one profile from path (e.g. "heap") as dir/name, retrying while the
 // process is not listening yet (a restart).
-func (p *scaleProfiler) fetch(ctx context.Context, path, name string) error {
-	url := "http://" + p.addr + "/debug/pprof/" + path
+func (p *scaleProfiler) fetch(ctx context.Context, t profTarget, path, name string) error {
+	url := t.base + "/debug/pprof/" + path
 	var resp *http.Response
 	var err error
 	for range 200 {
@@ -53,7 +74,7 @@ func (p *scaleProfiler) fetch(ctx context.Context, path, name string) error {
 		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err != nil {
 			return err
 		}
-		if resp, err = http.DefaultClient.Do(req); err == nil {
+		if resp, err = t.client.Do(req); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // waiting for the listener, not a measurement
@@ -82,33 +103,36 @@ func (p *scaleProfiler) heap(ctx context.Context, phase string) {
 	if p == nil {
 		return
 	}
-	if err := p.fetch(ctx, "heap", "heap-"+phase+".pprof"); err != nil {
+	if err := p.fetch(ctx, p.warden(), "heap", "heap-"+phase+".pprof"); err != nil {
 		p.b.Logf("pprof: %v", err)
 	}
 }
 
-// cpu profiles the CPU as cpu-<phase>-<n>.pprof chunks until the returned stop is called;
-// stop waits for the chunk in flight.
+// cpu profiles Warden's CPU as cpu-<phase>-<n>.pprof chunks, and the API server's as
+// apiserver-cpu-<phase>-<n>.pprof, until the returned stop is called; stop waits for the
+// chunks in flight.
 func (p *scaleProfiler) cpu(ctx context.Context, phase string) (stop func()) {
 	if p == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for n := 1; ; n++ {
-			select {
-			case <-done:
-				return
-			default:
+	for prefix, t := range map[string]profTarget{"": p.warden(), "apiserver-": p.api} {
+		wg.Go(func() {
+			for n := 1; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				path := fmt.Sprintf("profile?seconds=%d", int(cpuChunk.Seconds()))
+				if err := p.fetch(ctx, t, path, fmt.Sprintf("%scpu-%s-%02d.pprof", prefix, phase, n)); err != nil {
+					p.b.Logf("pprof: %v", err)
+					return
+				}
 			}
-			path := fmt.Sprintf("profile?seconds=%d", int(cpuChunk.Seconds()))
-			if err := p.fetch(ctx, path, fmt.Sprintf("cpu-%s-%02d.pprof", phase, n)); err != nil {
-				p.b.Logf("pprof: %v", err)
-				return
-			}
-		}
-	})
+		})
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() { close(done) })

@@ -23,6 +23,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	policyv1alpha1 "github.com/projectwarden/warden/apis/policy/v1alpha1"
@@ -286,7 +287,7 @@ func runScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	env := framework.Start(b, framework.WithScheme(contourv1.AddToScheme, policyv1alpha1.AddToScheme))
-	r := newScaleRun(ctx, b, dir, env.KubeconfigPath())
+	r := newScaleRun(ctx, b, dir, env.KubeconfigPath(), env.Config())
 	w := startWardenProc(b, r.bin, r.args, r.logPath)
 	b.Cleanup(func() { _ = w.stop() })
 
@@ -341,7 +342,7 @@ func runScale(b *testing.B) {
 }
 
 // newScaleRun builds Warden and prepares its certificates, configuration and flags.
-func newScaleRun(ctx context.Context, b *testing.B, dir, kubeconfig string) *scaleRun {
+func newScaleRun(ctx context.Context, b *testing.B, dir, kubeconfig string, api *rest.Config) *scaleRun {
 	r := &scaleRun{b: b, ctx: ctx, bin: filepath.Join(dir, "warden"), logPath: filepath.Join(dir, "warden.log")}
 	build := exec.CommandContext(ctx, "go", "build", "-o", r.bin, "./cmd/warden")
 	build.Dir = ".."
@@ -370,7 +371,7 @@ func newScaleRun(ctx context.Context, b *testing.B, dir, kubeconfig string) *sca
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-private-key-file", filepath.Join(certDir, "tls.key"),
 		"--xds-address", r.xdsAddr, "--xds-insecure"}
-	r.prof = newScaleProfiler(b, dir)
+	r.prof = newScaleProfiler(b, dir, api)
 	r.args = append(r.args, r.prof.args()...)
 	if limit := os.Getenv("WARDEN_SCALE_MEMORY_LIMIT"); limit != "" {
 		// Warden's soft memory limit, as a deployment would set it (see --memory-limit).
