@@ -44,6 +44,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -79,6 +80,7 @@ var Order = []string{resource.ClusterType, resource.EndpointType, resource.Secre
 // concurrent use. The zero value is not usable; use New.
 type Cache struct {
 	log    logr.Logger
+	now    func() time.Time // the clock of tombstones
 	mu     sync.Mutex
 	types  map[string]*typeState
 	nextID uint64
@@ -86,7 +88,7 @@ type Cache struct {
 
 // New returns an empty Cache. log receives a line per update, at V(1).
 func New(log logr.Logger) *Cache {
-	return &Cache{log: log, types: map[string]*typeState{}}
+	return &Cache{log: log, now: time.Now, types: map[string]*typeState{}}
 }
 
 // typeState is the resources of one type URL and the watches on them.
@@ -107,9 +109,9 @@ type typeState struct {
 	// changed it. sets, seeds and setUse serve the tokens of sotw_named.go.
 	seq uint64
 	// deleted are the tombstones: the update that deleted each name not created again
-	// since. They are kept for the life of the process (a name and a number each), so that a
-	// delta client however far behind is told what it lost.
-	deleted map[string]uint64
+	// since, kept long enough for a delta client's ACK to be told what it lost
+	// (tombstones.go).
+	deleted tombstones
 	sets    map[setKey]*nameSet
 	seed    maphash.Seed
 	setUse  uint64
@@ -128,7 +130,7 @@ func (c *Cache) typeState(url string) *typeState {
 	if t == nil {
 		t = &typeState{url: url, fullState: cachev3.ResourceRequiresFullStateInSotw(url),
 			resources: map[string]entry{}, sotw: map[uint64]*sotwWatch{}, delta: map[uint64]*deltaWatch{},
-			sets: map[setKey]*nameSet{}, seed: maphash.MakeSeed(), deleted: map[string]uint64{}}
+			sets: map[setKey]*nameSet{}, seed: maphash.MakeSeed(), deleted: newTombstones()}
 		t.version = t.computeVersion()
 		c.types[url] = t
 	}
@@ -157,7 +159,7 @@ func (c *Cache) Update(changes ...Change) error {
 	defer c.mu.Unlock()
 	for _, ch := range changes {
 		t := c.typeState(ch.TypeURL)
-		if changed := t.apply(ch); len(changed) > 0 {
+		if changed := t.apply(ch, c.now()); len(changed) > 0 {
 			sotw, delta := t.notify(changed)
 			c.log.V(1).Info("Updated xDS resources", "type", ch.TypeURL, "version", t.version, "changed", len(changed),
 				"resources", len(t.resources), "answeredStateOfTheWorld", sotw, "answeredDelta", delta)
@@ -173,8 +175,9 @@ func orderOf(url string) int {
 	return len(Order)
 }
 
-// apply stores ch and returns the names whose version changed (removed names included).
-func (t *typeState) apply(ch Change) map[string]bool {
+// apply stores ch, made at now, and returns the names whose version changed (removed names
+// included).
+func (t *typeState) apply(ch Change, now time.Time) map[string]bool {
 	changed := map[string]bool{}
 	seq := t.seq + 1
 	for _, r := range ch.Upsert {
@@ -182,13 +185,13 @@ func (t *typeState) apply(ch Change) map[string]bool {
 			continue
 		}
 		t.resources[r.Name] = entry{version: r.Version, any: &anypb.Any{TypeUrl: t.url, Value: r.Body}, seq: seq}
-		delete(t.deleted, r.Name)
+		t.deleted.forget(r.Name)
 		changed[r.Name] = true
 	}
 	for _, n := range ch.Delete {
 		if _, ok := t.resources[n]; ok {
 			delete(t.resources, n)
-			t.deleted[n] = seq
+			t.deleted.add(n, seq, now)
 			changed[n] = true
 		}
 	}
@@ -197,6 +200,7 @@ func (t *typeState) apply(ch Change) map[string]bool {
 		t.version = t.computeVersion()
 		t.all = nil
 	}
+	t.deleted.prune(now)
 	return changed
 }
 

@@ -6,6 +6,8 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // deltaWatch is an open delta (incremental) request.
@@ -23,6 +25,11 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 	defer c.mu.Unlock()
 	t := c.typeState(req.GetTypeUrl())
 	w := &deltaWatch{req: req, sub: sub, ch: ch}
+	if sub.IsWildcard() && t.lostRemovals(sub.ReturnedResources()) {
+		// Only a new stream can say what it holds (initial_resource_versions).
+		return nil, status.Errorf(codes.Aborted, "delta xDS %s: the client's state predates the deletions this server remembers (%s); reconnect",
+			t.url, tombstoneTTL)
+	}
 	if r := t.deltaResponse(w, nil); r != nil {
 		ch <- r
 		return func() {}, nil
@@ -41,6 +48,10 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 	returned := w.sub.ReturnedResources()
 	created := changed == nil
 	tok, hasToken := t.deltaToken(returned)
+	// A client whose removals cannot be told from tombstones (named subscriptions only: see
+	// CreateDeltaWatch) is told that every name it subscribes to and that does not exist does
+	// not exist, which is what a removal means to a delta client.
+	lost := created && t.lostRemovals(returned)
 	if created && hasToken && tok.seq == t.seq && w.req.GetResponseNonce() != "" &&
 		len(w.req.GetResourceNamesSubscribe()) == 0 && len(w.req.GetResourceNamesUnsubscribe()) == 0 {
 		// The usual ACK: no subscription change and nothing changed since the response.
@@ -59,12 +70,14 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 			if !tok.holds(n) || e.seq > tok.seq {
 				send = append(send, n)
 			}
+		case lost:
+			removed = append(removed, n)
 		case !hasToken:
 			if v, had := returned[n]; had && v != "" {
 				// "" marks a name unsubscribed from while wildcard: nothing to remove.
 				removed = append(removed, n)
 			}
-		case tok.holds(n) && t.deleted[n] > tok.seq:
+		case tok.holds(n) && t.deleted.deletedAfter(n, tok.seq):
 			removed = append(removed, n)
 		}
 	}
@@ -110,8 +123,8 @@ func (t *typeState) deltaCandidates(w *deltaWatch, changed map[string]bool, retu
 		return
 	}
 	if w.sub.IsWildcard() {
-		for n, seq := range t.deleted {
-			if seq > tok.seq {
+		for n, ts := range t.deleted.byName {
+			if ts.seq > tok.seq {
 				consider(n)
 			}
 		}

@@ -58,6 +58,17 @@ func (t *typeState) deltaToken(returned map[string]string) (deltaToken, bool) {
 	return k, true
 }
 
+// lostRemovals reports whether a request's server map holds a token from which the
+// removals since cannot be told: its tombstones were dropped (tombstoneTTL), or its
+// subscription set is no longer interned.
+func (t *typeState) lostRemovals(returned map[string]string) bool {
+	if _, ok := returned[fullStateKey]; !ok {
+		return false // no token: a new stream, compared name by name
+	}
+	tok, ok := t.deltaToken(returned)
+	return !ok || t.deleted.stale(tok.seq)
+}
+
 // newDeltaToken is the token of a response built now for w.
 func (t *typeState) newDeltaToken(w *deltaWatch) deltaToken {
 	subscribed := w.sub.SubscribedResources()
