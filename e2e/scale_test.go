@@ -252,7 +252,7 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 // WARDEN_SCALE_PPROF=1 also saves CPU profiles of the creates (until status and xDS settle)
 // and of the restart, and heap profiles after the creates and once settled, in that
 // directory (see scaleProfiler); WARDEN_SCALE_MEMORY_LIMIT (a quantity) runs Warden with
-// that --memory-limit.
+// that --memory-limit; WARDEN_SCALE_ARGS adds flags (space-separated).
 func BenchmarkScale(b *testing.B) {
 	for b.Loop() {
 		runScale(b)
@@ -373,6 +373,11 @@ func newScaleRun(ctx context.Context, b *testing.B, dir, kubeconfig string, api 
 		"--xds-address", r.xdsAddr, "--xds-insecure"}
 	r.prof = newScaleProfiler(b, dir, api)
 	r.args = append(r.args, r.prof.args()...)
+	if extra := strings.Fields(os.Getenv("WARDEN_SCALE_ARGS")); len(extra) > 0 {
+		// More flags for `warden serve`, to compare settings (e.g. --status-workers 64).
+		r.args = append(r.args, extra...)
+		b.Logf("warden runs with %v", extra)
+	}
 	if limit := os.Getenv("WARDEN_SCALE_MEMORY_LIMIT"); limit != "" {
 		// Warden's soft memory limit, as a deployment would set it (see --memory-limit).
 		r.args = append(r.args, "--memory-limit", limit)
