@@ -227,10 +227,13 @@ func newFanout(b *testing.B, ctx context.Context, mode client.Mode) (*fanout, fu
 	if err != nil {
 		b.Fatal(err)
 	}
+	f.want = map[string]int{}
+	for _, typ := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType, resource.SecretType} {
+		f.want[typ] = len(res.Encoded[typ])
+	}
 	b.Logf("resources: %d listeners, %d route configurations, %d clusters, %d assignments, %d secrets; missing: %v",
-		len(res.Listeners), len(res.Routes), len(res.Clusters), len(res.Endpoints), len(res.Secrets), res.Missing)
-	f.want = map[string]int{resource.ListenerType: len(res.Listeners), resource.RouteType: len(res.Routes),
-		resource.ClusterType: len(res.Clusters), resource.EndpointType: len(res.Endpoints), resource.SecretType: len(res.Secrets)}
+		f.want[resource.ListenerType], f.want[resource.RouteType], f.want[resource.ClusterType],
+		f.want[resource.EndpointType], f.want[resource.SecretType], res.Missing)
 
 	cache := xds.NewCache(logr.Discard())
 	f.pub = xds.NewPublisher(cache, translate.Options{})

@@ -54,8 +54,12 @@ func translated(t *testing.T, m *model.Model) map[string]map[string]types.Resour
 	if err != nil {
 		t.Fatal(err)
 	}
+	msgs, err := res.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]map[string]types.Resource{}
-	for typ, list := range res.ByType() {
+	for typ, list := range msgs.ByType() {
 		out[typ] = map[string]types.Resource{}
 		for _, r := range list {
 			out[typ][cachev3.GetResourceName(r)] = r

@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"testing"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -107,9 +108,7 @@ func BenchmarkTranslate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(r.Routes) != benchRoots+1 || len(r.Clusters) != benchRoots*benchChildrenPerRoot {
-			b.Fatalf("%d route configurations and %d clusters", len(r.Routes), len(r.Clusters))
-		}
+		checkBenchCounts(b, r)
 	}
 }
 
@@ -142,9 +141,16 @@ func BenchmarkTranslateIncremental(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(r.Routes) != benchRoots+1 || len(r.Clusters) != benchRoots*benchChildrenPerRoot {
-			b.Fatalf("%d route configurations and %d clusters", len(r.Routes), len(r.Clusters))
-		}
+		checkBenchCounts(b, r)
+	}
+}
+
+// checkBenchCounts fails unless r has the route configurations and clusters of the
+// benchmark model.
+func checkBenchCounts(b *testing.B, r *Resources) {
+	routes, clusters := len(r.Encoded[resource.RouteType]), len(r.Encoded[resource.ClusterType])
+	if routes != benchRoots+1 || clusters != benchRoots*benchChildrenPerRoot {
+		b.Fatalf("%d route configurations and %d clusters", routes, clusters)
 	}
 }
 
@@ -158,7 +164,7 @@ func TestBenchModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResources(t, r)
-	if got := len(r.Listeners[1].FilterChains); got != benchRoots {
+	if got := len(decode(t, r).Listeners[1].FilterChains); got != benchRoots {
 		t.Errorf("%d HTTPS filter chains, want %d", got, benchRoots)
 	}
 }

@@ -11,26 +11,28 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// checkResources checks what every Resources must satisfy: ValidateAll at every depth,
-// references resolved, a consistent go-control-plane snapshot, no deprecated Envoy field,
-// names sorted, and hashes and encodings (exactly cachev3.MarshalResource's bytes, which
-// assembled resources must reproduce) for exactly the resources there are.
+// checkResources checks what every Resources must satisfy, decoded: ValidateAll at every
+// depth, references resolved, a consistent go-control-plane snapshot, no deprecated Envoy
+// field, and hashes and encodings for exactly the resources there are, each encoding
+// exactly cachev3.MarshalResource's bytes for the message it decodes to (assembled
+// resources must reproduce them).
 func checkResources(t testing.TB, r *Resources) {
 	t.Helper()
-	if err := Validate(r); err != nil {
+	msgs := decode(t, r)
+	if err := Validate(msgs); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	if err := CheckReferences(r); err != nil {
+	if err := CheckReferences(msgs); err != nil {
 		t.Errorf("CheckReferences: %v", err)
 	}
-	snap, err := cachev3.NewSnapshot("v", r.ByType())
+	snap, err := cachev3.NewSnapshot("v", msgs.ByType())
 	if err != nil {
 		t.Fatalf("NewSnapshot: %v", err)
 	}
 	if err := snap.Consistent(); err != nil {
 		t.Errorf("snapshot not consistent: %v", err)
 	}
-	for typ, list := range r.ByType() {
+	for typ, list := range msgs.ByType() {
 		names := make([]string, len(list))
 		for i, res := range list {
 			names[i] = cachev3.GetResourceName(res)
@@ -56,6 +58,16 @@ func checkResources(t testing.TB, r *Resources) {
 	if !slices.IsSorted(r.Missing) {
 		t.Errorf("Missing is not sorted: %q", r.Missing)
 	}
+}
+
+// decode is r.Decode, failing t on an error.
+func decode(t testing.TB, r *Resources) *Messages {
+	t.Helper()
+	msgs, err := r.Decode()
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	return msgs
 }
 
 // checkNotDeprecated fails for any deprecated field or enum value set in m, inside packed

@@ -44,7 +44,7 @@
 // built (an assembled resource, see below, as its shell and each of its virtual hosts or
 // filter chains: ValidateAll has no rule across them). A failure is a translation bug: Translate returns an error wrapping ErrInvalid
 // that names the resource and the message, and no resources. Validate runs the same
-// checks on resources from elsewhere; CheckReferences checks that every referenced route
+// checks on resources from elsewhere (Messages); CheckReferences checks that every referenced route
 // configuration, cluster, EDS name and secret is served.
 //
 // ValidateAll checks field rules only. What it cannot see, and Envoy may still reject: a
@@ -108,14 +108,15 @@
 // The controller translates after every change, and a change rebuilds one virtual host;
 // translating, validating, marshalling and hashing a whole model of 10,000 HTTPProxies
 // takes a few hundred milliseconds. A Translator (NewTranslator) keeps, from one call to
-// the next, what it built for each model item: the Envoy message, validated, its
-// deterministic encoding and its hash. It builds again only what is new: an item whose
-// pointer changed (the model never changes an item in place; an item rebuilt with the
-// same content is recognised and keeps its translation), or whose Secret data changed
-// (compared by content on every call, since the caller fills it in place). What depends
-// on Secret data across items (clusters left out, vhosts served on HTTPS, the fallback
-// certificate, Resources.Missing) is recomputed on every call, and when the clusters left
-// out change, every vhost's routes are translated again.
+// the next, what it built for each model item, validated: its deterministic encoding and
+// its hash, not the Envoy message, which nothing needs once it is encoded (a whole model's
+// messages would be most of what a Translator keeps). It builds again only what is new:
+// an item whose pointer changed (the model never changes an item in place; an item
+// rebuilt with the same content is recognised and keeps its translation), or whose
+// Secret data changed (compared by content on every call, since the caller fills it in
+// place). What depends on Secret data across items (clusters left out, vhosts served on
+// HTTPS, the fallback certificate, Resources.Missing) is recomputed on every call, and
+// when the clusters left out change, every vhost's routes are translated again.
 //
 // ingress_http (every vhost) and ingress_https (a filter chain per TLS vhost) are the big
 // resources. Their encodings are assembled from their virtual hosts' and filter chains'
@@ -123,7 +124,9 @@
 // assemble.go); a filter chain is memoized by what it is made of, so a vhost rebuilt for a
 // route change keeps it, and ingress_https is reused as it is while its chains are the
 // same. Resources.Encoded gives every encoding, so that the xDS server need not marshal
-// again; a resource that did not change keeps the very same slice.
+// again; a resource that did not change keeps the very same slice. Resources hold only
+// encodings and hashes: Resources.Decode gives the messages to what reads them (tests,
+// debug views).
 //
 // Translate is a Translator used once: both give the same Resources for the same model.
 //

@@ -44,11 +44,13 @@ func TestGolden(t *testing.T) {
 	})
 }
 
-// render is the golden form of r: each resource through protojson (proto field names, Any
-// expanded), the lists in Resources order, then Missing, as YAML with sorted keys.
-// Resources.Hashes are left out: they change with every byte and are tested apart.
+// render is the golden form of r: each resource, decoded from the encoding that is
+// served, through protojson (proto field names, Any expanded), the lists in Messages
+// order, then Missing, as YAML with sorted keys. Resources.Hashes are left out: they change
+// with every byte and are tested apart.
 func render(t testing.TB, r *Resources) string {
 	t.Helper()
+	msgs := decode(t, r)
 	doc := []any{}
 	section := func(name string, list []proto.Message) {
 		items := make([]any, 0, len(list))
@@ -65,11 +67,11 @@ func render(t testing.TB, r *Resources) string {
 		}
 		doc = append(doc, map[string]any{name: items})
 	}
-	section("listeners", messages(r.Listeners))
-	section("routes", messages(r.Routes))
-	section("clusters", messages(r.Clusters))
-	section("endpoints", messages(r.Endpoints))
-	section("secrets", messages(r.Secrets))
+	section("listeners", messages(msgs.Listeners))
+	section("routes", messages(msgs.Routes))
+	section("clusters", messages(msgs.Clusters))
+	section("endpoints", messages(msgs.Endpoints))
+	section("secrets", messages(msgs.Secrets))
 	if len(r.Missing) > 0 {
 		doc = append(doc, map[string]any{"missing": r.Missing})
 	}

@@ -13,6 +13,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/projectwarden/warden/controller/model"
@@ -70,9 +71,10 @@ func (tr *Translator) Translate(m *model.Model) (*Resources, error) {
 }
 
 // encoding is a message's deterministic encoding (cachev3.MarshalResource) and, for a
-// resource, its hash. Nothing is sealed before it has been validated.
+// resource, its name and hash. Nothing is sealed before it has been validated.
 type encoding struct {
 	enc    []byte
+	name   string
 	hash   string
 	sealed bool
 }
@@ -80,9 +82,28 @@ type encoding struct {
 // piece is a resource, or part of one (a virtual host, a filter chain), as served. A
 // piece of a previous generation is sealed and never changes again; a new one is sealed
 // in the generation that built it, which is dropped if translation fails.
+//
+// A sealed piece has no message, only its encoding: later calls need nothing else (the
+// big resources are assembled from their parts' encodings, and Resources holds
+// encodings), and the messages of a whole model would be most of what a Translator
+// keeps (Resources.Decode gives them back).
 type piece[T validator] struct {
-	msg T
+	msg T // nil once sealed
 	encoding
+}
+
+// drop forgets the message of p, sealed.
+func (p *piece[T]) drop() {
+	var zero T
+	p.msg = zero
+}
+
+// resourceName is the name of the resource p is.
+func (p *piece[T]) resourceName() string {
+	if p.sealed {
+		return p.name
+	}
+	return cachev3.GetResourceName(p.msg)
 }
 
 // clusterEntry is a served cluster's translation and the CA bundle it inlines (nil when

@@ -24,9 +24,9 @@ import (
 //
 // Envoy accepts a dangling reference but then waits: a listener whose route configuration
 // or secret never comes stays warming, a route to a missing cluster answers 503. A test, or
-// an xDS client that assembles what it received into Resources, uses this to prove that
+// an xDS client that assembles what it received into Messages, uses this to prove that
 // never happens.
-func CheckReferences(r *Resources) error {
+func CheckReferences(r *Messages) error {
 	c := refChecker{served: map[resource.Type]map[string]bool{}}
 	for typ, list := range r.ByType() {
 		c.served[typ] = c.names(typ, list)

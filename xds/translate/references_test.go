@@ -21,20 +21,20 @@ import (
 // each break is reported and named.
 func TestCheckReferences(t *testing.T) {
 	cases := map[string]struct {
-		breakIt func(t *testing.T, r *Resources)
+		breakIt func(t *testing.T, r *Messages)
 		want    []string
 	}{
-		"intact": {breakIt: func(*testing.T, *Resources) {}},
+		"intact": {breakIt: func(*testing.T, *Messages) {}},
 		"route configuration of a filter chain not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Routes = dropNamed(r.Routes, "https/secure.example.com") },
+			breakIt: func(_ *testing.T, r *Messages) { r.Routes = dropNamed(r.Routes, "https/secure.example.com") },
 			want:    []string{`listener ingress_https: filter chain "secure.example.com": route configuration "https/secure.example.com" is not served`},
 		},
 		"route configuration of the HTTP listener not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Routes = dropNamed(r.Routes, HTTPRouteConfigName) },
+			breakIt: func(_ *testing.T, r *Messages) { r.Routes = dropNamed(r.Routes, HTTPRouteConfigName) },
 			want:    []string{`listener ingress_http: filter chain 0: route configuration "ingress_http" is not served`},
 		},
 		"cluster of weighted clusters and mirrors not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Clusters = dropNamed(r.Clusters, "shop/b/80/da39a3ee5e") },
+			breakIt: func(_ *testing.T, r *Messages) { r.Clusters = dropNamed(r.Clusters, "shop/b/80/da39a3ee5e") },
 			want: []string{
 				`route configuration ingress_http: virtual host backends.example.com: route 0 (mirror): cluster "shop/b/80/da39a3ee5e" is not served`,
 				`route configuration ingress_http: virtual host backends.example.com: route 2: cluster "shop/b/80/da39a3ee5e" is not served`,
@@ -43,7 +43,7 @@ func TestCheckReferences(t *testing.T) {
 			},
 		},
 		"cluster of a route not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Clusters = dropNamed(r.Clusters, "web/app/80/da39a3ee5e") },
+			breakIt: func(_ *testing.T, r *Messages) { r.Clusters = dropNamed(r.Clusters, "web/app/80/da39a3ee5e") },
 			want: []string{
 				`route configuration https/secure.example.com: virtual host secure.example.com: route 2: cluster "web/app/80/da39a3ee5e" is not served`,
 				`route configuration https/secure.example.com: virtual host secure.example.com: route 3: cluster "web/app/80/da39a3ee5e" is not served`,
@@ -52,15 +52,15 @@ func TestCheckReferences(t *testing.T) {
 			},
 		},
 		"EDS name not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Endpoints = dropNamed(r.Endpoints, "shop/c") },
+			breakIt: func(_ *testing.T, r *Messages) { r.Endpoints = dropNamed(r.Endpoints, "shop/c") },
 			want:    []string{`cluster shop/c/80/da39a3ee5e: cluster load assignment "shop/c" is not served`},
 		},
 		"SDS secret of a filter chain not served": {
-			breakIt: func(_ *testing.T, r *Resources) { r.Secrets = nil },
+			breakIt: func(_ *testing.T, r *Messages) { r.Secrets = nil },
 			want:    []string{`listener ingress_https: filter chain "secure.example.com": secret "web/cert" is not served`},
 		},
 		"SDS secret of an upstream TLS context not served": {
-			breakIt: func(t *testing.T, r *Resources) {
+			breakIt: func(t *testing.T, r *Messages) {
 				ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 					TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: "ns/client-cert", SdsConfig: adsSource()}},
 					ValidationContextType: &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
@@ -78,7 +78,7 @@ func TestCheckReferences(t *testing.T) {
 			},
 		},
 		"inline route configuration": {
-			breakIt: func(t *testing.T, r *Resources) {
+			breakIt: func(t *testing.T, r *Messages) {
 				hcm := &hcmv3.HttpConnectionManager{StatPrefix: "inline", RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{
 					RouteConfig: &routev3.RouteConfiguration{VirtualHosts: []*routev3.VirtualHost{{
 						Name: "inline", Domains: []string{"*"},
@@ -93,7 +93,7 @@ func TestCheckReferences(t *testing.T) {
 			want: []string{`listener ingress_http: filter chain 0: inline route configuration: virtual host inline: route 0: cluster "nowhere" is not served`},
 		},
 		"duplicate names": {
-			breakIt: func(_ *testing.T, r *Resources) {
+			breakIt: func(_ *testing.T, r *Messages) {
 				r.Endpoints = append(r.Endpoints, proto.Clone(r.Endpoints[0]).(*endpointv3.ClusterLoadAssignment))
 				r.Clusters = append(r.Clusters, proto.Clone(r.Clusters[0]).(*clusterv3.Cluster))
 			},
@@ -130,15 +130,16 @@ func TestCheckReferences(t *testing.T) {
 // merged translates several golden cases and puts their resources together (the cases
 // must not share resource names other than the ingress_http listener and route
 // configuration, of which the first case's are kept).
-func merged(t *testing.T, cases ...string) *Resources {
+func merged(t *testing.T, cases ...string) *Messages {
 	t.Helper()
-	out := &Resources{}
+	out := &Messages{}
 	for _, c := range cases {
 		m, opts := loadCase(t, "testdata/"+c+".in.yaml")
-		r, err := Translate(m, opts)
+		res, err := Translate(m, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
+		r := decode(t, res)
 		if len(out.Listeners) > 0 {
 			r.Listeners = dropNamed(r.Listeners, HTTPListenerName)
 			// Keep the HTTP listener's route configuration: merge its vhosts.

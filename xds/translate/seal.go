@@ -23,28 +23,22 @@ import (
 
 // sealClusters seals the served clusters and adds them to r.
 func (g *generation) sealClusters(r *Resources) error {
-	var err error
-	r.Clusters, err = emit(g, r, resource.ClusterType, len(g.clusters),
+	return emit(g, r, resource.ClusterType, len(g.clusters),
 		func(i int) *piece[*clusterv3.Cluster] { return g.clusters[i].res })
-	return err
 }
 
 // sealEndpoints seals the used load assignments and adds them to r.
 func (g *generation) sealEndpoints(r *Resources) error {
 	g.buildEndpoints()
-	var err error
-	r.Endpoints, err = emit(g, r, resource.EndpointType, len(g.endpoints),
+	return emit(g, r, resource.EndpointType, len(g.endpoints),
 		func(i int) *piece[*endpointv3.ClusterLoadAssignment] { return g.endpoints[i].res })
-	return err
 }
 
 // sealSecrets seals the served certificates and adds them to r.
 func (g *generation) sealSecrets(r *Resources) error {
 	g.buildSecrets()
-	var err error
-	r.Secrets, err = emit(g, r, resource.SecretType, len(g.secrets),
+	return emit(g, r, resource.SecretType, len(g.secrets),
 		func(i int) *piece[*tlsv3.Secret] { return g.secrets[i].res })
-	return err
 }
 
 // sealListeners seals ingress_http and assembles ingress_https from the filter chains of
@@ -71,17 +65,14 @@ func (g *generation) sealListeners(r *Resources) error {
 		chains = append(chains, g.fallback.chain)
 	}
 	if len(chains) > 0 {
-		a, err := assembleResource(g, g.prev.httpsListener, resource.ListenerType, g.t.httpsShell, chains,
-			func(l *listenerv3.Listener, fcs []*listenerv3.FilterChain) { l.FilterChains = fcs })
+		a, err := assembleResource(g, g.prev.httpsListener, resource.ListenerType, g.t.httpsShell, chains)
 		if err != nil {
 			return err
 		}
 		g.httpsListener = a
 		list = append(list, a.res)
 	}
-	var err error
-	r.Listeners, err = emit(g, r, resource.ListenerType, len(list), func(i int) *piece[*listenerv3.Listener] { return list[i] })
-	return err
+	return emit(g, r, resource.ListenerType, len(list), func(i int) *piece[*listenerv3.Listener] { return list[i] })
 }
 
 // sealRoutes seals https/<fqdn> of the served TLS vhosts, and assembles
@@ -105,7 +96,7 @@ func (g *generation) sealRoutes(r *Resources) error {
 		}
 	}
 	if len(fallback) > 0 {
-		a, err := assembleResource(g, g.prev.fallbackRoutes, resource.RouteType, routeShell(FallbackRouteConfig), fallback, setVirtualHosts)
+		a, err := assembleResource(g, g.prev.fallbackRoutes, resource.RouteType, routeShell(FallbackRouteConfig), fallback)
 		if err != nil {
 			return err
 		}
@@ -121,14 +112,13 @@ func (g *generation) sealRoutes(r *Resources) error {
 		}
 		insecure[i] = e.insecure
 	}
-	a, err := assembleResource(g, g.prev.httpRoutes, resource.RouteType, routeShell(HTTPRouteConfigName), insecure, setVirtualHosts)
+	a, err := assembleResource(g, g.prev.httpRoutes, resource.RouteType, routeShell(HTTPRouteConfigName), insecure)
 	if err != nil {
 		return err
 	}
 	g.httpRoutes = a
 	list = append(list, a.res)
-	r.Routes, err = emit(g, r, resource.RouteType, len(list), func(i int) *piece[*routev3.RouteConfiguration] { return list[i] })
-	return err
+	return emit(g, r, resource.RouteType, len(list), func(i int) *piece[*routev3.RouteConfiguration] { return list[i] })
 }
 
 // sealHTTPS validates https/<fqdn> as a whole, so that an error names it as it always
@@ -146,6 +136,7 @@ func (g *generation) sealHTTPS(e *vhostEntry) error {
 		return fmt.Errorf("route configuration %s: %w", rc.GetName(), err)
 	}
 	e.secure.enc, e.secure.sealed = b, true
+	e.secure.drop()
 	// The shell is the name alone, field 1: no field comes after the virtual hosts.
 	head, err := deterministic.Marshal(&routev3.RouteConfiguration{Name: rc.GetName()})
 	if err != nil {
@@ -153,6 +144,7 @@ func (g *generation) sealHTTPS(e *vhostEntry) error {
 	}
 	split := shellSplit{head: head, field: virtualHostsField}
 	g.encode(&e.https.encoding, resource.RouteType, rc.GetName(), split.assemble([][]byte{b}))
+	e.https.drop()
 	return nil
 }
 
@@ -166,11 +158,12 @@ type assembly[T, P validator] struct {
 	res   *piece[T]
 }
 
-// assembleResource assembles a resource from its shell (shell builds it, without parts)
-// and its parts, sealed, which set puts in the shell's repeated field, unless prev has the
-// same parts: then prev is the result. The shell is validated on its own: the parts were.
+// assembleResource assembles the encoding of a resource from its shell (shell builds it,
+// without parts) and the encodings of its parts, sealed, in its repeated field, unless
+// prev has the same parts: then prev is the result. The shell is validated on its own:
+// the parts were. The whole message is never built: only its encoding is served.
 func assembleResource[T, P validator](g *generation, prev *assembly[T, P], typ resource.Type,
-	shell func() (T, error), parts []*piece[P], set func(T, []P)) (*assembly[T, P], error) {
+	shell func() (T, error), parts []*piece[P]) (*assembly[T, P], error) {
 	if prev != nil && slices.Equal(prev.parts, parts) {
 		return prev, nil
 	}
@@ -187,12 +180,10 @@ func assembleResource[T, P validator](g *generation, prev *assembly[T, P], typ r
 		return nil, err
 	}
 	encs := make([][]byte, len(parts))
-	msgs := make([]P, len(parts))
 	for i, p := range parts {
-		encs[i], msgs[i] = p.enc, p.msg
+		encs[i] = p.enc
 	}
-	set(msg, msgs)
-	a := &assembly[T, P]{parts: parts, res: &piece[T]{msg: msg}}
+	a := &assembly[T, P]{parts: parts, res: &piece[T]{}}
 	g.encode(&a.res.encoding, typ, name, split.assemble(encs))
 	return a, nil
 }
@@ -209,29 +200,23 @@ func repeatedField(m proto.Message) protoreflect.Name {
 	}
 }
 
-// setVirtualHosts sets the virtual hosts of an assembled route configuration.
-func setVirtualHosts(rc *routev3.RouteConfiguration, vhs []*routev3.VirtualHost) {
-	rc.VirtualHosts = vhs
-}
-
 // routeShell builds a route configuration without virtual hosts.
 func routeShell(name string) func() (*routev3.RouteConfiguration, error) {
 	return func() (*routev3.RouteConfiguration, error) { return &routev3.RouteConfiguration{Name: name}, nil }
 }
 
-// emit seals the n resources of one type (at gives each), sorts them by name and adds
-// them to r. When they are the same pieces as in the previous call, that call's output
-// is shared as it is; the pieces it had are not looked at again.
-func emit[T validator](g *generation, r *Resources, typ resource.Type, n int, at func(int) *piece[T]) ([]T, error) {
+// emit seals the n resources of one type (at gives each) and adds their hashes and
+// encodings, in name order, to r. When they are the same pieces as in the previous call,
+// that call's maps are shared as they are; the pieces it had are not looked at again.
+func emit[T validator](g *generation, r *Resources, typ resource.Type, n int, at func(int) *piece[T]) error {
 	prev := g.prev.outs[typ]
 	var prevPieces []*piece[T]
-	var prevList []T
 	if prev != nil && prev.aligned {
-		prevPieces, prevList = prev.pieces.([]*piece[T]), prev.list.([]T)
+		prevPieces = prev.pieces.([]*piece[T])
 		if samePieces(prevPieces, n, at) {
 			g.outs[typ] = prev
 			r.Hashes[typ], r.Encoded[typ] = prev.hashes, prev.encoded
-			return prevList, nil
+			return nil
 		}
 	}
 	list := make([]*piece[T], n)
@@ -244,35 +229,47 @@ func emit[T validator](g *generation, r *Resources, typ resource.Type, n int, at
 		if j := from[i]; j >= 0 {
 			names[i] = prev.names[j]
 		} else {
-			names[i] = cachev3.GetResourceName(p.msg)
+			names[i] = p.resourceName()
 		}
 	}
 	aligned := slices.IsSorted(names)
 	if !aligned { // never for a model, whose items are sorted
-		slices.SortStableFunc(list, func(a, b *piece[T]) int {
-			return strings.Compare(cachev3.GetResourceName(a.msg), cachev3.GetResourceName(b.msg))
-		})
-		for i, p := range list {
-			names[i], from[i] = cachev3.GetResourceName(p.msg), -1
+		sortByName(list, names)
+		for i := range from {
+			from[i] = -1
 		}
 	}
-	out := make([]T, len(list))
 	encs := make([]*encoding, len(list))
 	for i, p := range list {
 		if j := from[i]; j >= 0 {
-			out[i], encs[i] = prevList[j], prev.encs[j]
+			encs[i] = prev.encs[j] // the same piece, not looked at again
 			continue
 		}
 		if err := seal(g, p, typ, names[i]); err != nil {
-			return nil, err
+			return err
 		}
-		out[i], encs[i] = p.msg, &p.encoding
+		encs[i] = &p.encoding
 	}
 	o := prev.next(names, encs, from)
-	o.pieces, o.list, o.aligned = list, out, aligned
+	o.pieces, o.aligned = list, aligned
 	g.outs[typ] = o
 	r.Hashes[typ], r.Encoded[typ] = o.hashes, o.encoded
-	return out, nil
+	return nil
+}
+
+// sortByName sorts list stably by names, where names[i] is list[i]'s, and names with it.
+func sortByName[P any](list []P, names []string) {
+	order := make([]int, len(list))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	sorted, sortedNames := make([]P, len(list)), make([]string, len(names))
+	for i, j := range order {
+		sorted[i], sortedNames[i] = list[j], names[j]
+	}
+	copy(list, sorted)
+	copy(names, sortedNames)
 }
 
 // samePieces reports whether the n pieces at gives are list.
@@ -321,6 +318,7 @@ func seal[T validator](g *generation, p *piece[T], typ resource.Type, name strin
 		return fmt.Errorf("%s %s: %w", kindOf(typ), name, err)
 	}
 	g.encode(&p.encoding, typ, name, b)
+	p.drop()
 	return nil
 }
 
@@ -338,6 +336,7 @@ func sealPart[T validator](p *piece[T], what string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	p.enc, p.sealed = b, true
+	p.drop()
 	return nil
 }
 
@@ -345,6 +344,7 @@ func sealPart[T validator](p *piece[T], what string) error {
 // previous call encoded the resource identically (a rebuilt vhost whose clusters did not
 // change), its bytes and hash are shared: unchanged resources keep their slices.
 func (g *generation) encode(e *encoding, typ resource.Type, name string, b []byte) {
+	e.name = name
 	if prev := g.prev.outs[typ]; prev != nil {
 		if old, ok := prev.encoded[name]; ok && bytes.Equal(old, b) {
 			e.enc, e.hash, e.sealed = old, prev.hashes[name], true
@@ -354,15 +354,15 @@ func (g *generation) encode(e *encoding, typ resource.Type, name string, b []byt
 	e.enc, e.hash, e.sealed = b, cachev3.HashResource(b), true
 }
 
-// typeOut is what the resources of one type gave Resources: the list, their names, in
+// typeOut is what the resources of one type gave Resources: the pieces, their names, in
 // order, their encodings, and the Hashes and Encoded maps, which the next call shares when
 // nothing of the type changed, or copies and patches when little did, rather than filling
 // maps of thousands of entries on every call.
 type typeOut struct {
-	// pieces ([]*piece[T]) are the resources as emit was given them, and list ([]T) as
-	// it returned them; aligned says they are in the same order (as names).
-	pieces, list any
-	aligned      bool
+	// pieces ([]*piece[T]) are the resources in name order; aligned says that is the
+	// order emit was given them in.
+	pieces  any
+	aligned bool
 
 	names   []string
 	encs    []*encoding

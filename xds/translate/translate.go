@@ -7,37 +7,28 @@ import (
 	"slices"
 	"strings"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/projectwarden/warden/controller/model"
 )
 
-// Resources are the Envoy resources of one model, each list sorted by name.
+// Resources are the Envoy resources of one model, as served: encoded and hashed, by type
+// and name. Decode gives them as messages.
 //
 // Every resource, and every message packed inside one, has passed ValidateAll. Every name a
 // resource refers to (RDS route configuration, cluster, EDS service name, SDS secret) is
 // served in the same Resources (CheckReferences), and every route configuration and
 // ClusterLoadAssignment is referred to, so the set is a consistent go-control-plane
-// snapshot (ByType gives its map).
+// snapshot (Messages.ByType gives its map).
 //
-// Resources are read-only: resources share immutable sub-messages (the router filter's
-// Any, a TLS vhost's routes in https/<fqdn> and ingress_fallbackcert, the cipher suites),
-// and a Translator shares the resources, sub-messages and encodings it did not rebuild
-// with the Resources it returned before, and reuses them in later calls; clone one
-// (proto.Clone) before changing it. They share no memory with the model.
+// Resources hold no messages, so that a Translator need not keep a whole model's worth of
+// them between calls (encodings are what it reuses, and what an xDS server sends). They
+// are read-only: a Translator shares the maps and encodings it did not rebuild with the
+// Resources it returned before, and reuses them in later calls. They share no memory with
+// the model.
 type Resources struct {
-	Listeners []*listenerv3.Listener
-	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
-	Endpoints []*endpointv3.ClusterLoadAssignment
-	Secrets   []*tlsv3.Secret
-
 	// Hashes maps a type URL (resource.ListenerType, …) and a resource name to the
 	// resource's content hash: the hex SHA-256 of its deterministic protobuf encoding,
 	// computed as go-control-plane computes delta xDS versions (cachev3.HashResource of
@@ -88,18 +79,6 @@ func culprit(res types.Resource) string {
 	return ""
 }
 
-// ByType returns the resources keyed by type URL, ready for cachev3.NewSnapshot. The slices
-// are new; the resources are shared.
-func (r *Resources) ByType() map[resource.Type][]types.Resource {
-	return map[resource.Type][]types.Resource{
-		resource.ListenerType: asResources(r.Listeners),
-		resource.RouteType:    asResources(r.Routes),
-		resource.ClusterType:  asResources(r.Clusters),
-		resource.EndpointType: asResources(r.Endpoints),
-		resource.SecretType:   asResources(r.Secrets),
-	}
-}
-
 // Version is a content hash of all the resources of one type: the hex SHA-256 of their
 // names and hashes, in name order. It is a state-of-the-world version that every replica
 // computes identically; it is "" for an unknown type.
@@ -120,14 +99,6 @@ func (r *Resources) Version(typ resource.Type) string {
 		fmt.Fprintf(h, "%s\x00%s\x00", n, hashes[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func asResources[T types.Resource](list []T) []types.Resource {
-	out := make([]types.Resource, len(list))
-	for i, r := range list {
-		out[i] = r
-	}
-	return out
 }
 
 // kindOf names a resource type in errors: "listener", "route configuration", ….

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -12,8 +13,6 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/projectwarden/warden/controller/model"
 )
@@ -117,14 +116,15 @@ func TestValidateLooksInsideAny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := r.Listeners[0]
+	msgs := decode(t, r)
+	l := msgs.Listeners[0]
 	l.FilterChains[0].Filters[0].ConfigType = &listenerv3.Filter_TypedConfig{
 		TypedConfig: mustAny(t, &hcmv3.HttpConnectionManager{}), // no stat_prefix, no route
 	}
 	if err := l.ValidateAll(); err != nil {
 		t.Fatalf("the listener itself should pass ValidateAll: %v", err)
 	}
-	err = Validate(r)
+	err = Validate(msgs)
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Validate = %v, want an error wrapping ErrInvalid", err)
 	}
@@ -213,7 +213,10 @@ func TestTranslateLeavesModelAlone(t *testing.T) {
 	if diff := cmp.Diff(before, modelJSON(t, m)); diff != "" {
 		t.Errorf("Translate changed the model (-before +after):\n%s", diff)
 	}
-	want := protoClone(r.Secrets)
+	want := maps.Clone(r.Encoded[resource.SecretType])
+	for name, b := range want {
+		want[name] = bytes.Clone(b)
+	}
 	for _, s := range m.Secrets {
 		for _, b := range s.Data {
 			for i := range b {
@@ -221,7 +224,7 @@ func TestTranslateLeavesModelAlone(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff(want, r.Secrets, protocmp.Transform()); diff != "" {
+	if diff := cmp.Diff(want, r.Encoded[resource.SecretType]); diff != "" {
 		t.Errorf("secrets share memory with the model (-before +after):\n%s", diff)
 	}
 }
@@ -240,14 +243,6 @@ func modelJSON(t *testing.T, m *model.Model) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func protoClone(list []*tlsv3.Secret) []*tlsv3.Secret {
-	out := make([]*tlsv3.Secret, len(list))
-	for i, s := range list {
-		out[i] = proto.Clone(s).(*tlsv3.Secret)
-	}
-	return out
 }
 
 // TestDownstreamVersions: a vhost's TLS versions are clamped to the fleet's, the floor

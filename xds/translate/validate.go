@@ -16,7 +16,7 @@ import (
 // guarantees this; Validate checks resources from elsewhere (for example those an xDS
 // client received) the same way. A packed type that is not linked into the binary is an
 // error. All failures are reported, each naming its resource.
-func Validate(r *Resources) error {
+func Validate(r *Messages) error {
 	var errs []error
 	byType := r.ByType()
 	for _, typ := range typeOrder {
