@@ -82,3 +82,16 @@ func (s shellSplit) assemble(parts [][]byte) []byte {
 	}
 	return append(b, s.tail...)
 }
+
+// alias points each of parts, the encodings assemble was given, at its copy inside b, what
+// assemble returned for them (or the same bytes from elsewhere): a part kept for later
+// assemblies then shares the resource's memory instead of holding a copy of it.
+func (s shellSplit) alias(b []byte, parts [][]byte) {
+	at := len(s.head)
+	tag := protowire.SizeTag(s.field)
+	for i, p := range parts {
+		at += tag + protowire.SizeVarint(uint64(len(p)))
+		parts[i] = b[at : at+len(p) : at+len(p)]
+		at += len(p)
+	}
+}

@@ -3,6 +3,7 @@ package translate
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -97,6 +98,13 @@ func TestAssembleMatchesMarshal(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("assembled encoding differs from MarshalResource:\n got %x\nwant %x", got, want)
 			}
+			aliased := slices.Clone(encs)
+			split.alias(got, aliased)
+			for i := range encs {
+				if !bytes.Equal(aliased[i], encs[i]) || !aliases(got, aliased[i]) {
+					t.Errorf("part %d: alias gives %x, not its bytes in the assembled encoding", i, aliased[i])
+				}
+			}
 		})
 	}
 }
@@ -167,4 +175,11 @@ func TestSplitShellRefuses(t *testing.T) {
 	if _, err := splitShell(&routev3.RouteConfiguration{}, "name"); err == nil {
 		t.Errorf("splitShell accepted a field that is not a repeated message")
 	}
+}
+
+// aliases reports whether part is the very bytes of whole where they first appear (not a
+// copy of them), as sealed parts share the encoding assembled from them.
+func aliases(whole, part []byte) bool {
+	at := bytes.Index(whole, part)
+	return at >= 0 && len(part) > 0 && &whole[at] == &part[0]
 }

@@ -80,8 +80,9 @@ type encoding struct {
 }
 
 // piece is a resource, or part of one (a virtual host, a filter chain), as served. A
-// piece of a previous generation is sealed and never changes again; a new one is sealed
-// in the generation that built it, which is dropped if translation fails.
+// piece of a previous generation is sealed and never changes again (but for a part's
+// encoding, which comes to alias the same bytes in the resource assembled from it); a new
+// one is sealed in the generation that built it, which is dropped if translation fails.
 //
 // A sealed piece has no message, only its encoding: later calls need nothing else (the
 // big resources are assembled from their parts' encodings, and Resources holds

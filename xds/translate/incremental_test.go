@@ -329,6 +329,18 @@ func TestTranslatorReuses(t *testing.T) {
 		if (insecure[e.vh.FQDN] != e.insecure) != (e.vh.FQDN == changed) {
 			t.Errorf("virtual host %s: rebuilt %v", e.vh.FQDN, insecure[e.vh.FQDN] != e.insecure)
 		}
+		// Kept parts share the new assembly's bytes: the old one can be collected.
+		if !aliases(after.Encoded[resource.RouteType][HTTPRouteConfigName], e.insecure.enc) {
+			t.Errorf("virtual host %s: its encoding is not ingress_http's", e.vh.FQDN)
+		}
+		if !aliases(after.Encoded[resource.RouteType][HTTPSRouteConfigName(e.vh.FQDN)], e.secure.enc) {
+			t.Errorf("virtual host %s: its secure encoding is not https/%[1]s's", e.vh.FQDN)
+		}
+	}
+	for _, e := range tr.prev.chains {
+		if !aliases(after.Encoded[resource.ListenerType][HTTPSListenerName], e.chain.enc) {
+			t.Errorf("filter chain %s: its encoding is not ingress_https's", e.fqdn)
+		}
 	}
 }
 

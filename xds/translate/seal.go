@@ -143,8 +143,11 @@ func (g *generation) sealHTTPS(e *vhostEntry) error {
 		return fmt.Errorf("route configuration %s: %w", rc.GetName(), err)
 	}
 	split := shellSplit{head: head, field: virtualHostsField}
-	g.encode(&e.https.encoding, resource.RouteType, rc.GetName(), split.assemble([][]byte{b}))
+	parts := [][]byte{b}
+	g.encode(&e.https.encoding, resource.RouteType, rc.GetName(), split.assemble(parts))
 	e.https.drop()
+	split.alias(e.https.enc, parts)
+	e.secure.enc = parts[0]
 	return nil
 }
 
@@ -162,6 +165,11 @@ type assembly[T, P validator] struct {
 // without parts) and the encodings of its parts, sealed, in its repeated field, unless
 // prev has the same parts: then prev is the result. The shell is validated on its own:
 // the parts were. The whole message is never built: only its encoding is served.
+//
+// The parts' encodings then alias the resource's: a part is kept once, not twice, and
+// parts kept from earlier calls leave the encoding they aliased to the garbage collector
+// once the resource assembled from them is replaced. Only the slices change, not the
+// bytes, so a call that fails after this still leaves the Translator as it was.
 func assembleResource[T, P validator](g *generation, prev *assembly[T, P], typ resource.Type,
 	shell func() (T, error), parts []*piece[P]) (*assembly[T, P], error) {
 	if prev != nil && slices.Equal(prev.parts, parts) {
@@ -185,6 +193,10 @@ func assembleResource[T, P validator](g *generation, prev *assembly[T, P], typ r
 	}
 	a := &assembly[T, P]{parts: parts, res: &piece[T]{}}
 	g.encode(&a.res.encoding, typ, name, split.assemble(encs))
+	split.alias(a.res.enc, encs)
+	for i, p := range parts {
+		p.enc = encs[i]
+	}
 	return a, nil
 }
 
