@@ -345,8 +345,8 @@ func TestTranslatorReuses(t *testing.T) {
 }
 
 // TestTranslatorUnsortedModel: a model whose lists are not sorted is translated as
-// Translate does, by a Translator's first call and by the next, which reuses pieces it
-// sorted (and no longer has their messages).
+// Translate does, by a Translator's first call, by the next, which reuses pieces it
+// sorted (and no longer has their messages), and by one back on the sorted model.
 func TestTranslatorUnsortedModel(t *testing.T) {
 	w := realisticWorld()
 	unsorted := *w.m
@@ -355,8 +355,8 @@ func TestTranslatorUnsortedModel(t *testing.T) {
 	unsorted.Endpoints = reversed(w.m.Endpoints)
 	unsorted.Secrets = reversed(w.m.Secrets)
 	tr := NewTranslator(Options{})
-	for range 2 {
-		translateBoth(t, tr, &unsorted, Options{})
+	for _, m := range []*model.Model{&unsorted, &unsorted, w.m} {
+		translateBoth(t, tr, m, Options{})
 	}
 }
 
