@@ -11,6 +11,14 @@
 // Contour-compatible; fix tells the user what to do; type and reason are the status
 // sub-condition; status ("error" or "warning") says how a warn-level violation shows in
 // status (deny-level ones are always errors).
+//
+// Rules open with guards that OPA's rule index decides from the input alone, before
+// lib.proxy_write (which the index cannot see into): an equality with a constant
+// (input.facts.root == true), membership in a literal set (input.operation in {...}), or a
+// reference that must be defined (input.facts.cycles[0]: the list is not empty;
+// input.object.spec.virtualhost.tls.passthrough). A rule whose guards fail is never
+// evaluated, so a judgement costs only the rules that can apply. A new rule should keep to
+// this, or it is evaluated for every input.
 package rego
 
 import (

@@ -6,9 +6,9 @@ package warden.builtin.fqdn
 import data.warden.lib
 
 deny contains v if {
+	input.facts.root == true
+	input.facts.fqdn == ""
 	lib.proxy_write
-	input.facts.root
-	object.get(input.object.spec.virtualhost, "fqdn", "") == ""
 	v := lib.violation(
 		"fqdn-required",
 		"Spec.VirtualHost.Fqdn must be specified",
@@ -18,9 +18,10 @@ deny contains v if {
 }
 
 deny contains v if {
+	input.facts.root == true
+	input.facts.rootNamespaceAllowed == true
+	input.facts.fqdnClaimants[1] # a later claimant needs an earlier one
 	lib.proxy_write
-	input.facts.root
-	input.facts.rootNamespaceAllowed
 	owner := input.facts.fqdnOwner
 	owner != null
 	owner != lib.self

@@ -10,6 +10,7 @@ include_type(inc) := "TCPProxyIncludeError" if inc.tcp
 else := "IncludeError"
 
 deny contains v if {
+	input.facts.cycles[0]
 	lib.proxy_write
 	some cycle in input.facts.cycles
 	n := count(cycle)
@@ -22,6 +23,7 @@ deny contains v if {
 }
 
 deny contains v if {
+	input.facts.includes[0]
 	lib.proxy_write
 	some inc in input.facts.includes
 	inc.targetIsRoot
@@ -36,9 +38,10 @@ deny contains v if {
 # A proxy that others include may not become a root: that would break their includes.
 # Only at admission: an existing root is never invalidated because someone includes it.
 deny contains v if {
+	input.operation in {"CREATE", "UPDATE"}
+	input.facts.root == true
+	input.facts.includedBy[0]
 	lib.proxy_write
-	lib.admission
-	input.facts.root
 	includers := [i | some i in input.facts.includedBy; i != lib.self]
 	count(includers) > 0
 	v := lib.violation(
@@ -50,6 +53,7 @@ deny contains v if {
 }
 
 deny contains v if {
+	input.facts.includes[0]
 	lib.proxy_write
 	some inc in input.facts.includes
 	some e in inc.conditionErrors
@@ -67,6 +71,7 @@ include_condition_type(reason) := "IncludeError" if reason == "PathMatchConditio
 else := "RouteError"
 
 deny contains v if {
+	input.facts.includes[0]
 	lib.proxy_write
 	some inc in input.facts.includes
 	inc.duplicateOf >= 0
@@ -82,6 +87,7 @@ deny contains v if {
 }
 
 warn contains v if {
+	input.facts.includes[0]
 	lib.proxy_write
 	some inc in input.facts.includes
 	not inc.found

@@ -6,9 +6,10 @@ package warden.builtin.insecure
 import data.warden.lib
 
 deny contains v if {
+	input.config.disablePermitInsecure == true
+	input.operation in {"CREATE", "UPDATE"}
+	input.facts.permitInsecureRoutes[0]
 	lib.proxy_write
-	lib.admission
-	input.config.disablePermitInsecure
 	some i in input.facts.permitInsecureRoutes
 	v := lib.violation(
 		"permit-insecure",
@@ -19,9 +20,10 @@ deny contains v if {
 }
 
 warn contains v if {
+	input.config.disablePermitInsecure == true
+	input.facts.permitInsecureRoutes[0]
 	lib.proxy_write
 	not lib.admission
-	input.config.disablePermitInsecure
 	some i in input.facts.permitInsecureRoutes
 	v := lib.violation(
 		"permit-insecure",

@@ -5,8 +5,8 @@ package warden.builtin.orphan
 import data.warden.lib
 
 warn contains v if {
+	input.facts.orphaned == true
 	lib.proxy_write
-	input.facts.orphaned
 	v := lib.status_error(lib.violation(
 		"orphaned",
 		"this HTTPProxy is not part of a delegation chain from a root HTTPProxy",

@@ -4,9 +4,9 @@ package warden.builtin.rootnamespace
 import data.warden.lib
 
 deny contains v if {
+	input.facts.root == true
+	input.facts.rootNamespaceAllowed == false
 	lib.proxy_write
-	input.facts.root
-	not input.facts.rootNamespaceAllowed
 	v := lib.violation(
 		"root-namespace",
 		"root HTTPProxy cannot be defined in this namespace",

@@ -7,6 +7,7 @@ package warden.builtin.routes
 import data.warden.lib
 
 deny contains v if {
+	input.facts.routeConditionErrors[0]
 	lib.proxy_write
 	some e in input.facts.routeConditionErrors
 	v := lib.violation(
@@ -18,10 +19,10 @@ deny contains v if {
 }
 
 deny contains v if {
+	input.object.spec.routes[0]
 	lib.proxy_write
-	some i, route in object.get(input.object.spec, "routes", [])
-	actions := (count([1 | count(object.get(route, "services", [])) > 0]) + count([1 | route.requestRedirectPolicy])) + count([1 | route.directResponsePolicy])
-	actions != 1
+	some i, route in input.object.spec.routes
+	not one_action(route)
 	v := lib.violation(
 		"route-action",
 		"must set exactly one of route.services or route.requestRedirectPolicy or route.directResponsePolicy",
@@ -31,9 +32,13 @@ deny contains v if {
 }
 
 deny contains v if {
+	input.object.spec.routes[0]
 	lib.proxy_write
-	some i, route in object.get(input.object.spec, "routes", [])
-	count([s | some s in object.get(route, "services", []); s.mirror]) > 1
+	some i, route in input.object.spec.routes
+	some j, k
+	route.services[j].mirror
+	route.services[k].mirror
+	j < k
 	v := lib.violation(
 		"one-mirror",
 		"only one service per route may be nominated as mirror",
@@ -42,7 +47,28 @@ deny contains v if {
 	)
 }
 
+# one_action holds for a route with exactly one of services, requestRedirectPolicy and
+# directResponsePolicy.
+one_action(route) if {
+	route.services[0]
+	not route.requestRedirectPolicy
+	not route.directResponsePolicy
+}
+
+one_action(route) if {
+	not route.services[0]
+	route.requestRedirectPolicy
+	not route.directResponsePolicy
+}
+
+one_action(route) if {
+	not route.services[0]
+	not route.requestRedirectPolicy
+	route.directResponsePolicy
+}
+
 warn contains v if {
+	input.facts.chainConflicts[0]
 	lib.proxy_write
 	some c in input.facts.chainConflicts
 	v := lib.status_error(lib.violation(
@@ -57,6 +83,7 @@ warn contains v if {
 }
 
 warn contains v if {
+	input.facts.services[0]
 	lib.proxy_write
 	some s in input.facts.services
 	not s.found
@@ -69,6 +96,7 @@ warn contains v if {
 }
 
 warn contains v if {
+	input.facts.services[0]
 	lib.proxy_write
 	some s in input.facts.services
 	s.found

@@ -4,8 +4,8 @@ package warden.builtin.spec
 import data.warden.lib
 
 deny contains v if {
+	input.facts.root == true
 	lib.proxy_write
-	input.facts.root
 	count(object.get(input.object.spec, "routes", [])) == 0
 	count(object.get(input.object.spec, "includes", [])) == 0
 	not input.object.spec.tcpproxy

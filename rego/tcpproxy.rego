@@ -16,6 +16,7 @@ deny contains lib.violation(
 	"spec.tcpproxy takes either services or include",
 	"TCPProxyError", "NoServicesAndInclude",
 ) if {
+	input.object.spec.tcpproxy
 	lib.proxy_write
 	count(object.get(tcp, "services", [])) > 0
 	has_include
@@ -27,8 +28,8 @@ deny contains lib.violation(
 	"give spec.tcpproxy services or an include",
 	"TCPProxyError", "NothingDefined",
 ) if {
+	input.object.spec.tcpproxy
 	lib.proxy_write
-	tcp
 	count(object.get(tcp, "services", [])) == 0
 	not has_include
 }
@@ -39,9 +40,9 @@ deny contains lib.violation(
 	"set spec.virtualhost.tls.secretName or passthrough: true",
 	"TCPProxyError", "TLSMustBeConfigured",
 ) if {
+	input.object.spec.tcpproxy
+	input.facts.root == true
 	lib.proxy_write
-	tcp
-	input.facts.root
 	tls := object.get(input.object.spec.virtualhost, "tls", {})
 	not tls.passthrough
 	object.get(tls, "secretName", "") == ""

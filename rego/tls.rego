@@ -15,8 +15,8 @@ deny contains tls_deny(
 	"set either spec.virtualhost.tls.secretName (terminate TLS) or passthrough: true, not both",
 	"TLSConfigNotValid",
 ) if {
+	input.object.spec.virtualhost.tls.passthrough
 	lib.proxy_write
-	tls.passthrough
 	object.get(tls, "secretName", "") != ""
 }
 
@@ -26,8 +26,8 @@ deny contains tls_deny(
 	"set spec.virtualhost.tls.secretName, or passthrough: true",
 	"TLSConfigNotValid",
 ) if {
+	input.object.spec.virtualhost.tls
 	lib.proxy_write
-	tls
 	not tls.passthrough
 	object.get(tls, "secretName", "") == ""
 }
@@ -38,8 +38,8 @@ deny contains tls_deny(
 	"remove clientValidation: with passthrough, the backend terminates TLS",
 	"TLSIncompatibleFeatures",
 ) if {
+	input.object.spec.virtualhost.tls.passthrough
 	lib.proxy_write
-	tls.passthrough
 	tls.clientValidation
 }
 
@@ -49,8 +49,8 @@ deny contains tls_deny(
 	"remove enableFallbackCertificate: it needs Envoy to terminate TLS",
 	"TLSIncompatibleFeatures",
 ) if {
+	input.object.spec.virtualhost.tls.passthrough
 	lib.proxy_write
-	tls.passthrough
 	tls.enableFallbackCertificate
 }
 
@@ -60,8 +60,8 @@ deny contains tls_deny(
 	"set minimumProtocolVersion to 1.2 or 1.3, not above maximumProtocolVersion",
 	"TLSConfigNotValid",
 ) if {
+	input.object.spec.virtualhost.tls.minimumProtocolVersion # the default minimum is never above a maximum
 	lib.proxy_write
-	tls
 	version(object.get(tls, "minimumProtocolVersion", ""), "1.2") > version(object.get(tls, "maximumProtocolVersion", ""), "1.3")
 }
 
@@ -81,8 +81,8 @@ deny contains tls_deny(
 	sprintf("remove enableFallbackCertificate or %s", [field]),
 	"TLSIncompatibleFeatures",
 ) if {
+	input.object.spec.virtualhost.tls.enableFallbackCertificate
 	lib.proxy_write
-	tls.enableFallbackCertificate
 	some [feature, field] in [
 		["client validation", "spec.virtualhost.tls.clientValidation"],
 		["client authorization", "spec.virtualhost.authorization"],
@@ -103,8 +103,8 @@ deny contains tls_deny(
 	"remove enableFallbackCertificate, or ask the cluster admins to set httpproxy.fallbackCertificate in warden.yaml",
 	"FallbackNotPresent",
 ) if {
+	input.object.spec.virtualhost.tls.enableFallbackCertificate
 	lib.proxy_write
-	tls.enableFallbackCertificate
 	input.config.fallbackCertificate == null
 }
 
@@ -114,6 +114,7 @@ deny contains tls_deny(
 	"set clientValidation.caSecret, or skipClientCertValidation: true",
 	"ClientValidationInvalid",
 ) if {
+	input.object.spec.virtualhost.tls.clientValidation
 	lib.proxy_write
 	cv := tls.clientValidation
 	object.get(cv, "caSecret", "") == ""
@@ -132,6 +133,7 @@ not_delegated := {
 }
 
 deny contains v if {
+	input.facts.secrets[0]
 	lib.proxy_write
 	some s in input.facts.secrets
 	not s.delegated
@@ -157,6 +159,7 @@ not_found := {
 }
 
 warn contains v if {
+	input.facts.secrets[0]
 	lib.proxy_write
 	some s in input.facts.secrets
 	s.delegated
