@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -25,7 +23,7 @@ import (
 type Engine struct {
 	store   storage.Store
 	caps    *ast.Capabilities
-	builtin rego.PreparedEvalQuery
+	builtin *builtinPolicies
 	admins  atomic.Pointer[adminSet]
 }
 
@@ -58,40 +56,15 @@ func NewEngine(ctx context.Context) (*Engine, error) {
 	if c.Compile(mods); c.Failed() {
 		return nil, fmt.Errorf("compiling built-in policies: %w", c.Errors)
 	}
-	q, err := rego.New(rego.Compiler(c), rego.Store(e.store), rego.Query(builtinQuery(mods))).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("preparing built-in policies: %w", err)
+	if e.builtin, err = newBuiltinPolicies(c, e.store, mods); err != nil {
+		return nil, fmt.Errorf("built-in policies: %w", err)
 	}
-	e.builtin = q
+	// The query naming every set is the fallback of builtinPolicies.query: prepare it now,
+	// so that a broken built-in policy fails here.
+	if _, err := e.builtin.query(ctx, e.builtin.all()); err != nil {
+		return nil, err
+	}
 	return e, nil
-}
-
-// builtinQuery collects the deny and warn sets of every built-in package by name, as an
-// array of sets that Go flattens (builtinViolations). Naming each package is several times
-// faster than enumerating data.warden.builtin[p]; an array is faster than a union of ~40
-// sets, each of which made a new set (a quarter of the evaluation).
-func builtinQuery(mods map[string]*ast.Module) string {
-	rules := map[string][]string{}
-	for _, m := range mods {
-		pkg := m.Package.Path.String()
-		if !strings.HasPrefix(pkg, "data.warden.builtin.") {
-			continue
-		}
-		for _, r := range m.Rules {
-			name := r.Head.Name.String()
-			ref := pkg + "." + name
-			if (name == "deny" || name == "warn") && !slices.Contains(rules[name], ref) {
-				rules[name] = append(rules[name], ref)
-			}
-		}
-	}
-	var parts []string
-	for _, name := range []string{"deny", "warn"} {
-		refs := rules[name]
-		slices.Sort(refs)
-		parts = append(parts, name+" := ["+strings.Join(refs, ", ")+"]")
-	}
-	return strings.Join(parts, "; ")
 }
 
 func restrictedCapabilities() *ast.Capabilities {
@@ -142,13 +115,8 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value) (findings, error
 	}
 	defer e.store.Abort(ctx, txn)
 
-	rs, err := e.builtin.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(txn))
-	if err != nil {
+	if out.deny, out.warn, err = e.builtin.evaluate(ctx, txn, input); err != nil {
 		return out, fmt.Errorf("evaluating built-in policies: %w", err)
-	}
-	if len(rs) == 1 {
-		out.deny = builtinViolations(rs[0].Bindings["deny"])
-		out.warn = builtinViolations(rs[0].Bindings["warn"])
 	}
 	for _, p := range e.admins.Load().policies {
 		if err := p.evaluate(ctx, txn, input, &out); err != nil {
@@ -251,16 +219,6 @@ func (e *Engine) DeleteNamespace(ctx context.Context, name string) error {
 
 // violations converts a Rego set of violation objects (or plain strings, which admin
 // policies may return) into Violations.
-// builtinViolations flattens the array of the built-in packages' sets (builtinQuery).
-func builtinViolations(v any) []Violation {
-	sets, _ := v.([]any)
-	var out []Violation
-	for _, set := range sets {
-		out = append(out, violations(set, "")...)
-	}
-	return out
-}
-
 func violations(v any, policy string) []Violation {
 	items, _ := v.([]any)
 	out := make([]Violation, 0, len(items))

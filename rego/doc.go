@@ -17,8 +17,9 @@
 // (input.facts.root == true), membership in a literal set (input.operation in {...}), or a
 // reference that must be defined (input.facts.cycles[0]: the list is not empty;
 // input.object.spec.virtualhost.tls.passthrough). A rule whose guards fail is never
-// evaluated, so a judgement costs only the rules that can apply. A new rule should keep to
-// this, or it is evaluated for every input.
+// evaluated, and Warden skips a package's deny or warn set altogether when the index rules
+// out all of its rules (policy/builtin.go), so a judgement costs only the rules that can
+// apply. A new rule should keep to this, or it is evaluated for every input.
 package rego
 
 import (
