@@ -18,6 +18,8 @@ import (
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -270,6 +272,8 @@ type scaleRun struct {
 	url     string // the webhook server
 	ca      *framework.CA
 	prof    *scaleProfiler
+	// clientLog is the first ADS client's log (xds-client.log in the scale directory).
+	clientLog logr.Logger
 }
 
 // scaleResult is what a run measured.
@@ -309,7 +313,8 @@ func runScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	go func() { _ = ads.Run(adsCtx) }()
+	r.clientLog = clientLog(b, filepath.Join(dir, "xds-client.log"))
+	go func() { _ = ads.Run(logr.NewContext(adsCtx, r.clientLog)) }()
 
 	rest := env.Config()
 	rest.QPS, rest.Burst = 2000, 4000 // the benchmark's client, not Warden's
@@ -339,6 +344,22 @@ func runScale(b *testing.B) {
 	b.Logf("warden RSS: peak %.0f MiB (%s) sampled %.1f s after the last create, VmHWM %.0f MiB; restarted process peak %.0f MiB",
 		mib(peak), w.peakMix.Load(), time.Unix(0, w.peakAt.Load()).Sub(lastCreate).Seconds(), mib(hwm), mib(w2.peakRSS.Load()))
 	res.report(b)
+}
+
+// clientLog is a logger that writes what the ADS client does (every response accepted, at
+// V(2)) to path, with millisecond timestamps, to compare with Warden's log.
+func clientLog(b *testing.B, path string) logr.Logger {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	var mu sync.Mutex
+	return funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(f, "%s %s %s\n", time.Now().UTC().Format("15:04:05.000"), prefix, args)
+	}, funcr.Options{Verbosity: 2})
 }
 
 // newScaleRun builds Warden and prepares its certificates, configuration and flags.
@@ -442,6 +463,7 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) []time.D
 			b.Fatal(err)
 		}
 		patched := time.Now()
+		r.clientLog.Info("patched", "httpproxy", ns+"/"+name)
 		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(root)
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, rc, want) })
@@ -450,6 +472,7 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) []time.D
 			b.Fatalf("route change %d (%s/%s -> %s in %s) not seen: %v", j, ns, name, want, rc, err)
 		}
 		lat = append(lat, time.Since(patched))
+		r.clientLog.Info("route change seen", "httpproxy", ns+"/"+name, "after", lat[len(lat)-1])
 	}
 	return lat
 }
