@@ -22,6 +22,7 @@ type Decider struct {
 	inv      *Inventory
 	engine   *Engine
 	settings Settings
+	config   *ast.Term // input.config, built once from settings
 }
 
 // NewDecider returns a Decider over an empty inventory with the built-in policies compiled.
@@ -30,7 +31,7 @@ func NewDecider(ctx context.Context, s Settings) (*Decider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Decider{inv: NewInventory(), engine: e, settings: s}, nil
+	return &Decider{inv: NewInventory(), engine: e, settings: s, config: configTerm(s)}, nil
 }
 
 // Inventory returns the inventory the Decider reads.
@@ -100,11 +101,11 @@ type UserInfo struct {
 	Groups   []string
 }
 
-func (u *UserInfo) value() ast.Value {
+func (u *UserInfo) value() *ast.Term {
 	if u == nil {
-		return ast.Null{}
+		return ast.InternedNullTerm
 	}
-	return obj("username", strv(u.Username), "groups", arr(u.Groups, strv))
+	return object(item("username", str(u.Username)), item("groups", array(u.Groups, str)))
 }
 
 // Decision is the answer to a Change.
@@ -197,7 +198,7 @@ func (d *Decider) Judge(ctx context.Context, k Key) (*Verdict, error) {
 
 func (d *Decider) judge(ctx context.Context, v view, e *proxyEntry) (*Verdict, error) {
 	f := computeFacts(v, d.settings, e)
-	in := d.input(v, Audit, "HTTPProxy", e.key, e.objectValue(), nil, "facts", f.value())
+	in := d.input(v, Audit, "HTTPProxy", e.key, e.objectValue(), nil, item("facts", f.value()))
 	res, err := d.engine.evaluate(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("judging HTTPProxy %s: %w", e.key, err)
@@ -220,7 +221,8 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		after := &overlay{Inventory: d.inv, proxyKey: &k}
 		f := computeFacts(d.inv, d.settings, old)
 		imp := proxyDeleteImpact(d.inv, after, d.settings, old)
-		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil, "facts", f.value(), "impact", imp.value(), "userInfo", c.User.value()))
+		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil,
+			item("facts", f.value()), item("impact", imp.value()), item("userInfo", c.User.value())))
 		if err != nil {
 			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
 		}
@@ -239,14 +241,14 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 	ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
 	f := computeFacts(ov, d.settings, n)
 	var oldValue ast.Value
-	extra := []any{"facts", f.value()}
+	extra := [][2]*ast.Term{item("facts", f.value())}
 	if c.OldObject != nil {
 		oldValue = objectValue(c.OldObject)
 	}
 	if old := d.inv.proxy(k); old != nil && c.Operation == Update {
-		extra = append(extra, "impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value())
+		extra = append(extra, item("impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value()))
 	}
-	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, append(extra, "userInfo", c.User.value())...))
+	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, append(extra, item("userInfo", c.User.value()))...))
 	if err != nil {
 		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
 	}
@@ -271,7 +273,8 @@ func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.T
 	if c.OldObject != nil && c.Operation != Delete {
 		oldValue = objectValue(c.OldObject)
 	}
-	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue, "facts", delegationFacts(ov, t), "impact", imp.value(), "userInfo", c.User.value())
+	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue,
+		item("facts", delegationFacts(ov, t)), item("impact", imp.value()), item("userInfo", c.User.value()))
 	res, err := d.engine.evaluate(ctx, in)
 	if err != nil {
 		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, k, err)
@@ -324,34 +327,27 @@ func (d *Decider) affected(ctx context.Context, v view, keys []Key, skip Key, de
 	return nil
 }
 
-// input builds the decision input (see docs/policy-authoring.md). extra are key/value pairs.
-func (d *Decider) input(v view, op Operation, kind string, k Key, object, oldObject ast.Value, extra ...any) ast.Value {
+// input builds the decision input (see docs/policy-authoring.md). extra are more items.
+func (d *Decider) input(v view, op Operation, kind string, k Key, obj, oldObject ast.Value, extra ...[2]*ast.Term) ast.Value {
 	labels, exists := v.namespaceLabels(k.Namespace)
-	kv := []any{
-		"operation", strv(string(op)),
-		"kind", strv(kind),
-		"object", object,
-		"namespace", obj("name", strv(k.Namespace), "exists", boolean(exists), "labels", mustValue(nonNilMap(labels))),
-		"config", d.configValue(),
-	}
-	if oldObject != nil {
-		kv = append(kv, "oldObject", oldObject)
-	}
-	return obj(append(kv, extra...)...)
-}
-
-func (d *Decider) configValue() ast.Value {
-	s := d.settings
-	return obj(
-		"rootNamespaces", arr(s.RootNamespaces, strv),
-		"disablePermitInsecure", boolean(s.DisablePermitInsecure),
-		"fallbackCertificate", optionalKey(s.FallbackCertificate),
+	items := append(make([][2]*ast.Term, 0, 6+len(extra)),
+		item("operation", str(string(op))),
+		item("kind", str(kind)),
+		item("object", ast.NewTerm(obj)),
+		item("namespace", object(item("name", str(k.Namespace)), item("exists", boolean(exists)), item("labels", stringMap(labels)))),
+		item("config", d.config),
 	)
+	if oldObject != nil {
+		items = append(items, item("oldObject", ast.NewTerm(oldObject)))
+	}
+	return object(append(items, extra...)...).Value
 }
 
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
+// configTerm renders the settings as input.config; the Decider builds it once.
+func configTerm(s Settings) *ast.Term {
+	return object(
+		item("rootNamespaces", array(s.RootNamespaces, str)),
+		item("disablePermitInsecure", boolean(s.DisablePermitInsecure)),
+		item("fallbackCertificate", optionalKey(s.FallbackCertificate)),
+	)
 }

@@ -234,22 +234,22 @@ func violationFrom(it any, policy string) Violation {
 	case string:
 		v.Message = x
 	case map[string]any:
-		v.Rule = str(x["rule"])
-		v.Message = str(x["message"])
+		v.Rule = stringOf(x["rule"])
+		v.Message = stringOf(x["message"])
 		if v.Message == "" {
-			v.Message = str(x["msg"])
+			v.Message = stringOf(x["msg"])
 		}
-		v.Fix = str(x["fix"])
-		v.Type = str(x["type"])
-		v.Reason = str(x["reason"])
-		v.StatusError = policy == "" && str(x["status"]) == "error" // built-in rules only
+		v.Fix = stringOf(x["fix"])
+		v.Type = stringOf(x["type"])
+		v.Reason = stringOf(x["reason"])
+		v.StatusError = policy == "" && stringOf(x["status"]) == "error" // built-in rules only
 	default:
 		v.Message = fmt.Sprint(x)
 	}
 	return v
 }
 
-func str(v any) string {
+func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
 }

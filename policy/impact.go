@@ -31,10 +31,10 @@ type impactItem struct {
 	Secret *Key
 }
 
-func (im *impact) value() ast.Value {
-	return obj("affected", arr(im.items, func(it impactItem) ast.Value {
-		return obj("proxy", keyValue(it.Proxy), "effect", strv(it.Effect), "fqdns", arr(it.FQDNs, strv), "secret", optionalKey(it.Secret))
-	}))
+func (im *impact) value() *ast.Term {
+	return object(item("affected", array(im.items, func(it impactItem) *ast.Term {
+		return object(item("proxy", keyTerm(it.Proxy)), item("effect", str(it.Effect)), item("fqdns", array(it.FQDNs, str)), item("secret", optionalKey(it.Secret)))
+	})))
 }
 
 func (im *impact) proxies() []Key { return im.touched }
@@ -179,15 +179,15 @@ func delegationImpact(before *Inventory, after view, s Settings, old, new *conto
 }
 
 // delegationFacts are input.facts for a TLSCertificateDelegation.
-func delegationFacts(v view, t *contourv1.TLSCertificateDelegation) ast.Value {
-	return obj("grants", arr(t.Spec.Delegations, func(g contourv1.CertificateDelegation) ast.Value {
+func delegationFacts(v view, t *contourv1.TLSCertificateDelegation) *ast.Term {
+	return object(item("grants", array(t.Spec.Delegations, func(g contourv1.CertificateDelegation) *ast.Term {
 		k := Key{t.Namespace, g.SecretName}
-		return obj("secret", keyValue(k), "secretName", strv(g.SecretName),
-			"targetNamespaces", arr(g.TargetNamespaces, strv),
-			"wildcard", boolean(len(g.TargetNamespaces) == 1 && g.TargetNamespaces[0] == "*"),
-			"mixedWildcard", boolean(len(g.TargetNamespaces) > 1 && slices.Contains(g.TargetNamespaces, "*")),
-			"secretExists", boolean(v.secretExists(k)))
-	}))
+		return object(item("secret", keyTerm(k)), item("secretName", str(g.SecretName)),
+			item("targetNamespaces", array(g.TargetNamespaces, str)),
+			item("wildcard", boolean(len(g.TargetNamespaces) == 1 && g.TargetNamespaces[0] == "*")),
+			item("mixedWildcard", boolean(len(g.TargetNamespaces) > 1 && slices.Contains(g.TargetNamespaces, "*"))),
+			item("secretExists", boolean(v.secretExists(k))))
+	})))
 }
 
 func mergeSets(a, b map[Key]bool) map[Key]bool {

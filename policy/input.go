@@ -2,7 +2,6 @@ package policy
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -21,85 +20,99 @@ const (
 	Audit  Operation = "AUDIT"
 )
 
-// The input document is built directly as Rego values: it is built for every decision, and
-// a JSON round trip per field would cost more than the evaluation.
+// The input document is built directly as Rego terms: it is built for every decision, and
+// a JSON round trip per field would cost more than the evaluation. Each object is made in
+// one piece from its items; keys are constants at every call site (item is inlined, so
+// their strings need no allocation), and booleans, small numbers, null and the empty array
+// are OPA's interned terms.
 
-func term(v ast.Value) *ast.Term { return ast.NewTerm(v) }
+// item is one key/value pair of an input object.
+func item(key string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(key), v} }
 
-func obj(kv ...any) ast.Value {
-	o := ast.NewObject()
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			continue
-		}
-		o.Insert(ast.StringTerm(kv[i].(string)), term(kv[i+1].(ast.Value)))
+func object(items ...[2]*ast.Term) *ast.Term { return ast.NewTerm(ast.NewObject(items...)) }
+
+func str(s string) *ast.Term    { return ast.StringTerm(s) }
+func boolean(b bool) *ast.Term  { return ast.InternedTerm(b) }
+func number(n int) *ast.Term    { return ast.InternedTerm(n) }
+func keyTerm(k Key) *ast.Term   { return ast.StringTerm(k.String()) }
+func valueTerm(v any) *ast.Term { return ast.NewTerm(mustValue(v)) }
+
+func array[T any](items []T, f func(T) *ast.Term) *ast.Term {
+	if len(items) == 0 {
+		return ast.InternedEmptyArray
 	}
-	return o
-}
-
-func strv(s string) ast.Value  { return ast.String(s) }
-func boolean(b bool) ast.Value { return ast.Boolean(b) }
-func number(n int) ast.Value   { return ast.Number(json.Number(fmt.Sprint(n))) }
-func keyValue(k Key) ast.Value { return ast.String(k.String()) }
-
-func arr[T any](items []T, f func(T) ast.Value) ast.Value {
 	terms := make([]*ast.Term, len(items))
 	for i, it := range items {
-		terms[i] = term(f(it))
+		terms[i] = f(it)
 	}
-	return ast.NewArray(terms...)
+	return ast.ArrayTerm(terms...)
 }
 
-func optionalKey(k *Key) ast.Value {
+func optionalKey(k *Key) *ast.Term {
 	if k == nil {
-		return ast.Null{}
+		return ast.InternedNullTerm
 	}
-	return keyValue(*k)
+	return keyTerm(*k)
 }
 
-func conditionErrorsValue(errs []conditionError) ast.Value {
-	return arr(errs, func(e conditionError) ast.Value { return obj("reason", strv(e.Reason), "message", strv(e.Message)) })
+func conditionErrorsTerm(errs []conditionError) *ast.Term {
+	return array(errs, func(e conditionError) *ast.Term {
+		return object(item("reason", str(e.Reason)), item("message", str(e.Message)))
+	})
+}
+
+// stringMap renders labels as an object.
+func stringMap(m map[string]string) *ast.Term {
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, v := range m {
+		items = append(items, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
+	}
+	return object(items...)
 }
 
 // value renders the facts as input.facts (see docs/policy-authoring.md).
-func (f *Facts) value() ast.Value {
-	return obj(
-		"root", boolean(f.Root),
-		"fqdn", strv(f.FQDN),
-		"rootNamespaceAllowed", boolean(f.RootNamespaceAllowed),
-		"fqdnOwner", optionalKey(f.FQDNOwner),
-		"fqdnClaimants", arr(f.FQDNClaimants, keyValue),
-		"includes", arr(f.Includes, func(i IncludeFact) ast.Value {
-			return obj("index", number(i.Index), "target", keyValue(i.Target),
-				"namespace", strv(i.Target.Namespace), "name", strv(i.Target.Name),
-				"tcp", boolean(i.TCP), "found", boolean(i.Found), "targetIsRoot", boolean(i.TargetIsRoot),
-				"conditionErrors", conditionErrorsValue(i.ConditionErrors), "duplicateOf", number(i.DuplicateOf))
-		}),
-		"includedBy", arr(f.IncludedBy, keyValue),
-		"cycles", arr(f.Cycles, func(c []Key) ast.Value { return arr(c, keyValue) }),
-		"reach", arr(f.Reach, func(r Reach) ast.Value {
-			return obj("root", keyValue(r.Root), "rootNamespace", strv(r.Root.Namespace), "fqdn", strv(r.FQDN),
-				"path", arr(r.Path, keyValue), "conditions", mustValue(r.Conditions))
-		}),
-		"reachTruncated", boolean(f.ReachTruncated),
-		"orphaned", boolean(f.Orphaned),
-		"secrets", arr(f.Secrets, func(s SecretFact) ast.Value {
-			return obj("use", strv(s.Use), "field", strv(s.Field), "ref", strv(s.Ref), "secret", keyValue(s.Secret),
-				"namespace", strv(s.Secret.Namespace), "name", strv(s.Secret.Name),
-				"crossNamespace", boolean(s.CrossNamespace), "delegated", boolean(s.Delegated), "exists", boolean(s.Exists))
-		}),
-		"services", arr(f.Services, func(s ServiceFact) ast.Value {
-			return obj("route", number(s.Route), "service", keyValue(s.Service), "name", strv(s.Service.Name),
-				"port", number(s.Port), "found", boolean(s.Found), "portFound", boolean(s.PortFound))
-		}),
-		"routeConditionErrors", arr(f.RouteConditionErrors, func(e RouteConditionError) ast.Value {
-			return obj("route", number(e.Route), "reason", strv(e.Reason), "message", strv(e.Message))
-		}),
-		"chainConflicts", arr(f.ChainConflicts, func(c ChainConflict) ast.Value {
-			return obj("route", number(c.Route), "path", arr(c.Path, keyValue), "reason", strv(c.Reason), "message", strv(c.Message))
-		}),
-		"permitInsecureRoutes", arr(f.PermitInsecureRoutes, number),
+func (f *Facts) value() *ast.Term {
+	return object(
+		item("root", boolean(f.Root)),
+		item("fqdn", str(f.FQDN)),
+		item("rootNamespaceAllowed", boolean(f.RootNamespaceAllowed)),
+		item("fqdnOwner", optionalKey(f.FQDNOwner)),
+		item("fqdnClaimants", array(f.FQDNClaimants, keyTerm)),
+		item("includes", array(f.Includes, includeTerm)),
+		item("includedBy", array(f.IncludedBy, keyTerm)),
+		item("cycles", array(f.Cycles, func(c []Key) *ast.Term { return array(c, keyTerm) })),
+		item("reach", array(f.Reach, func(r Reach) *ast.Term {
+			return object(item("root", keyTerm(r.Root)), item("rootNamespace", str(r.Root.Namespace)), item("fqdn", str(r.FQDN)),
+				item("path", array(r.Path, keyTerm)), item("conditions", valueTerm(r.Conditions)))
+		})),
+		item("reachTruncated", boolean(f.ReachTruncated)),
+		item("orphaned", boolean(f.Orphaned)),
+		item("secrets", array(f.Secrets, secretTerm)),
+		item("services", array(f.Services, func(s ServiceFact) *ast.Term {
+			return object(item("route", number(s.Route)), item("service", keyTerm(s.Service)), item("name", str(s.Service.Name)),
+				item("port", number(s.Port)), item("found", boolean(s.Found)), item("portFound", boolean(s.PortFound)))
+		})),
+		item("routeConditionErrors", array(f.RouteConditionErrors, func(e RouteConditionError) *ast.Term {
+			return object(item("route", number(e.Route)), item("reason", str(e.Reason)), item("message", str(e.Message)))
+		})),
+		item("chainConflicts", array(f.ChainConflicts, func(c ChainConflict) *ast.Term {
+			return object(item("route", number(c.Route)), item("path", array(c.Path, keyTerm)), item("reason", str(c.Reason)), item("message", str(c.Message)))
+		})),
+		item("permitInsecureRoutes", array(f.PermitInsecureRoutes, number)),
 	)
+}
+
+func includeTerm(i IncludeFact) *ast.Term {
+	return object(item("index", number(i.Index)), item("target", keyTerm(i.Target)),
+		item("namespace", str(i.Target.Namespace)), item("name", str(i.Target.Name)),
+		item("tcp", boolean(i.TCP)), item("found", boolean(i.Found)), item("targetIsRoot", boolean(i.TargetIsRoot)),
+		item("conditionErrors", conditionErrorsTerm(i.ConditionErrors)), item("duplicateOf", number(i.DuplicateOf)))
+}
+
+func secretTerm(s SecretFact) *ast.Term {
+	return object(item("use", str(s.Use)), item("field", str(s.Field)), item("ref", str(s.Ref)), item("secret", keyTerm(s.Secret)),
+		item("namespace", str(s.Secret.Namespace)), item("name", str(s.Secret.Name)),
+		item("crossNamespace", boolean(s.CrossNamespace)), item("delegated", boolean(s.Delegated)), item("exists", boolean(s.Exists)))
 }
 
 // mustValue converts a JSON-serialisable API value. API types always serialise, so an

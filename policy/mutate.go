@@ -141,7 +141,7 @@ func applyPatch(doc []byte, op PatchOp) ([]byte, error) {
 func (d *Decider) patchInput(r MutateRequest, obj map[string]any) ast.Value {
 	d.inv.mu.RLock()
 	defer d.inv.mu.RUnlock()
-	return d.input(d.inv, r.Operation, "HTTPProxy", Key{Namespace: r.Namespace}, mustValue(obj), nil, "userInfo", r.User.value())
+	return d.input(d.inv, r.Operation, "HTTPProxy", Key{Namespace: r.Namespace}, mustValue(obj), nil, item("userInfo", r.User.value()))
 }
 
 // patches collects the patch rules of every active admin policy, in policy name order and,
@@ -163,7 +163,7 @@ func (e *Engine) patches(ctx context.Context, input ast.Value) ([]PatchOp, error
 		var ops []PatchOp
 		for _, it := range items {
 			m, _ := it.(map[string]any)
-			ops = append(ops, PatchOp{Policy: p.Name, Op: str(m["op"]), Path: str(m["path"]), Value: m["value"]})
+			ops = append(ops, PatchOp{Policy: p.Name, Op: stringOf(m["op"]), Path: stringOf(m["path"]), Value: m["value"]})
 		}
 		slices.SortFunc(ops, func(a, b PatchOp) int { return strings.Compare(a.Path+a.Op, b.Path+b.Op) })
 		out = append(out, ops...)
