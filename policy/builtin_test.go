@@ -55,7 +55,7 @@ func TestBuiltinSetsLeftOutAreEmpty(t *testing.T) {
 	for k, e := range d.inv.proxies {
 		f := computeFacts(d.inv, d.settings, e)
 		for _, op := range []Operation{Create, Update, Delete, Audit} {
-			in := d.input(d.inv, op, "HTTPProxy", k, e.objectValue(), nil, item("facts", f.value()))
+			in := d.input(d.inv, op, "HTTPProxy", k, e.objectValue(d.inv.terms), nil, item("facts", f.value()))
 			mask := b.candidates(in)
 			wantDeny, wantWarn, err := b.evaluateSets(t.Context(), txn, in, b.all())
 			if err != nil {

@@ -198,7 +198,7 @@ func (d *Decider) Judge(ctx context.Context, k Key) (*Verdict, error) {
 
 func (d *Decider) judge(ctx context.Context, v view, e *proxyEntry) (*Verdict, error) {
 	f := computeFacts(v, d.settings, e)
-	in := d.input(v, Audit, "HTTPProxy", e.key, e.objectValue(), nil, item("facts", f.value()))
+	in := d.input(v, Audit, "HTTPProxy", e.key, e.objectValue(d.inv.terms), nil, item("facts", f.value()))
 	res, err := d.engine.evaluate(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("judging HTTPProxy %s: %w", e.key, err)
@@ -221,7 +221,7 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		after := &overlay{Inventory: d.inv, proxyKey: &k}
 		f := computeFacts(d.inv, d.settings, old)
 		imp := proxyDeleteImpact(d.inv, after, d.settings, old)
-		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(), nil,
+		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(d.inv.terms), nil,
 			item("facts", f.value()), item("impact", imp.value()), item("userInfo", c.User.value())))
 		if err != nil {
 			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
@@ -243,12 +243,12 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 	var oldValue ast.Value
 	extra := [][2]*ast.Term{item("facts", f.value())}
 	if c.OldObject != nil {
-		oldValue = objectValue(c.OldObject)
+		oldValue = objectValue(c.OldObject, d.inv.terms)
 	}
 	if old := d.inv.proxy(k); old != nil && c.Operation == Update {
 		extra = append(extra, item("impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value()))
 	}
-	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(), oldValue, append(extra, item("userInfo", c.User.value()))...))
+	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(d.inv.terms), oldValue, append(extra, item("userInfo", c.User.value()))...))
 	if err != nil {
 		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
 	}
@@ -271,9 +271,9 @@ func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.T
 	imp := delegationImpact(d.inv, ov, d.settings, d.inv.delegations[k], ov.newDelegation)
 	var oldValue ast.Value
 	if c.OldObject != nil && c.Operation != Delete {
-		oldValue = objectValue(c.OldObject)
+		oldValue = objectValue(c.OldObject, d.inv.terms)
 	}
-	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t), oldValue,
+	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t, d.inv.terms), oldValue,
 		item("facts", delegationFacts(ov, t)), item("impact", imp.value()), item("userInfo", c.User.value()))
 	res, err := d.engine.evaluate(ctx, in)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
 	contourv1 "github.com/projectcontour/contour/apis/projectcontour/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Operation is what is being decided: an admission request, or an audit of a stored object.
@@ -138,30 +137,4 @@ func toValue(x any) (ast.Value, error) {
 		return nil, err
 	}
 	return ast.InterfaceToValue(generic)
-}
-
-// objectValue renders a stored object as Rego input: its JSON without managedFields,
-// resourceVersion, status and the last-applied annotation, which no rule should read. Without
-// them, a status write leaves the input as it was, and the inventory keeps the value it had
-// built (see sameDecisionInputs).
-func objectValue(o client.Object) ast.Value {
-	c := o.DeepCopyObject().(client.Object)
-	c.SetManagedFields(nil)
-	c.SetResourceVersion("")
-	if a := c.GetAnnotations(); a != nil {
-		delete(a, "kubectl.kubernetes.io/last-applied-configuration")
-	}
-	v := mustValue(c)
-	if o, ok := v.(ast.Object); ok { // status is never an input to a decision
-		if f := o.Get(ast.StringTerm("status")); f != nil {
-			return o.Diff(ast.NewObject([2]*ast.Term{ast.StringTerm("status"), f}))
-		}
-	}
-	return v
-}
-
-// value returns the proxy as Rego input, built once per stored version.
-func (e *proxyEntry) objectValue() ast.Value {
-	e.valueOnce.Do(func() { e.value = objectValue(e.obj) })
-	return e.value
 }

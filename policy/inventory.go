@@ -35,6 +35,8 @@ type Inventory struct {
 	services   map[Key]*corev1.Service
 	secrets    map[Key]corev1.SecretType // metadata only; "" when the type is unknown
 
+	terms *termInterner // shared by the Rego inputs of the proxies (proxyEntry.objectValue)
+
 	generation uint64
 }
 
@@ -50,6 +52,7 @@ func NewInventory() *Inventory {
 		namespaces:  map[string]map[string]string{},
 		services:    map[Key]*corev1.Service{},
 		secrets:     map[Key]corev1.SecretType{},
+		terms:       &termInterner{},
 	}
 }
 
@@ -75,7 +78,7 @@ func (inv *Inventory) Apply(obj client.Object) bool {
 		if old != nil && sameDecisionInputs(old.obj, o) {
 			// A status write: keep the Rego input built for the previous version (a JSON
 			// round trip, about half of a judgement) instead of building it again.
-			v := old.objectValue()
+			v := old.objectValue(inv.terms)
 			e.valueOnce.Do(func() { e.value = v })
 		}
 		inv.putProxy(e)
