@@ -65,13 +65,15 @@ func sharedValue(key string) bool {
 
 // termInterner shares terms among the Rego inputs of all stored objects. The inventory keeps
 // one input per HTTPProxy, and most of its bytes were the same keys ("metadata", "spec",
-// "conditions", ...) built again for every object. A term is never modified once built, so
-// sharing one is safe (OPA interns its own terms the same way).
+// "conditions", ...) built again for every object, and the same match conditions. A term is
+// never modified once built, so sharing one is safe (OPA interns its own terms the same way).
 //
 // termInterner is safe for concurrent use; a nil *termInterner shares nothing.
 type termInterner struct {
-	strings sync.Map // string -> *ast.Term
-	n       atomic.Int64
+	strings    sync.Map // string -> *ast.Term
+	n          atomic.Int64
+	conditions sync.Map // the String() of a conditions array -> *ast.Term
+	nc         atomic.Int64
 }
 
 // str returns a string term, shared if possible.
@@ -93,9 +95,28 @@ func (t *termInterner) str(s string) *ast.Term {
 	return v.(*ast.Term)
 }
 
+// shared returns the term already shared that equals c, or c, which it shares if there is room.
+func (t *termInterner) shared(c *ast.Term) *ast.Term {
+	if t == nil {
+		return c
+	}
+	k := c.String()
+	if v, ok := t.conditions.Load(k); ok {
+		return v.(*ast.Term)
+	}
+	if t.nc.Load() >= maxInterned {
+		return c
+	}
+	v, loaded := t.conditions.LoadOrStore(k, c)
+	if !loaded {
+		t.nc.Add(1)
+	}
+	return v.(*ast.Term)
+}
+
 // term converts a decoded JSON value (util.UnmarshalJSON) into a term, as ast.InterfaceToValue
 // does, but builds each object in one piece and shares what it can: object keys, the strings
-// of sharedValue keys, and OPA's interned scalars and empty collections.
+// of sharedValue keys, match conditions, and OPA's interned scalars and empty collections.
 func (t *termInterner) term(x any, shared bool) *ast.Term {
 	switch v := x.(type) {
 	case nil:
@@ -127,7 +148,11 @@ func (t *termInterner) term(x any, shared bool) *ast.Term {
 		}
 		items := make([][2]*ast.Term, 0, len(v))
 		for k, e := range v {
-			items = append(items, [2]*ast.Term{t.str(k), t.term(e, sharedValue(k))})
+			et := t.term(e, sharedValue(k))
+			if k == "conditions" { // routes' and includes' match conditions: few distinct ones
+				et = t.shared(et)
+			}
+			items = append(items, [2]*ast.Term{t.str(k), et})
 		}
 		return ast.ObjectTerm(items...)
 	default: // util.UnmarshalJSON yields nothing else
