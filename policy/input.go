@@ -60,6 +60,27 @@ func conditionErrorsTerm(errs []conditionError) *ast.Term {
 	})
 }
 
+// conditionsTerm renders match conditions as their JSON. Path conditions, by far the most
+// common, are built directly; header and query matchers go through JSON.
+func conditionsTerm(cs []contourv1.MatchCondition) *ast.Term {
+	return array(cs, func(c contourv1.MatchCondition) *ast.Term {
+		if c.Header != nil || c.QueryParameter != nil {
+			return valueTerm(c)
+		}
+		items := make([][2]*ast.Term, 0, 1)
+		if c.Prefix != "" {
+			items = append(items, item("prefix", str(c.Prefix)))
+		}
+		if c.Exact != "" {
+			items = append(items, item("exact", str(c.Exact)))
+		}
+		if c.Regex != "" {
+			items = append(items, item("regex", str(c.Regex)))
+		}
+		return object(items...)
+	})
+}
+
 // stringMap renders labels as an object.
 func stringMap(m map[string]string) *ast.Term {
 	items := make([][2]*ast.Term, 0, len(m))
@@ -82,7 +103,7 @@ func (f *Facts) value() *ast.Term {
 		item("cycles", array(f.Cycles, func(c []Key) *ast.Term { return array(c, keyTerm) })),
 		item("reach", array(f.Reach, func(r Reach) *ast.Term {
 			return object(item("root", keyTerm(r.Root)), item("rootNamespace", str(r.Root.Namespace)), item("fqdn", str(r.FQDN)),
-				item("path", array(r.Path, keyTerm)), item("conditions", valueTerm(r.Conditions)))
+				item("path", array(r.Path, keyTerm)), item("conditions", conditionsTerm(r.Conditions)))
 		})),
 		item("reachTruncated", boolean(f.ReachTruncated)),
 		item("orphaned", boolean(f.Orphaned)),
