@@ -84,15 +84,7 @@ func (t *termInterner) str(s string) *ast.Term {
 	if v, ok := t.strings.Load(s); ok {
 		return v.(*ast.Term)
 	}
-	st := ast.StringTerm(s)
-	if t.n.Load() >= maxInterned {
-		return st
-	}
-	v, loaded := t.strings.LoadOrStore(s, st)
-	if !loaded {
-		t.n.Add(1)
-	}
-	return v.(*ast.Term)
+	return internIn(&t.strings, &t.n, s, ast.StringTerm(s))
 }
 
 // shared returns the term already shared that equals c, or c, which it shares if there is room.
@@ -100,18 +92,23 @@ func (t *termInterner) shared(c *ast.Term) *ast.Term {
 	if t == nil {
 		return c
 	}
-	k := c.String()
-	if v, ok := t.conditions.Load(k); ok {
-		return v.(*ast.Term)
+	return internIn(&t.conditions, &t.nc, c.String(), c)
+}
+
+// internIn returns the term m holds under k, or else v, which it stores under k while m
+// holds fewer than maxInterned terms (n counts them).
+func internIn(m *sync.Map, n *atomic.Int64, k string, v *ast.Term) *ast.Term {
+	if got, ok := m.Load(k); ok {
+		return got.(*ast.Term)
 	}
-	if t.nc.Load() >= maxInterned {
-		return c
+	if n.Load() >= maxInterned {
+		return v
 	}
-	v, loaded := t.conditions.LoadOrStore(k, c)
+	got, loaded := m.LoadOrStore(k, v)
 	if !loaded {
-		t.nc.Add(1)
+		n.Add(1)
 	}
-	return v.(*ast.Term)
+	return got.(*ast.Term)
 }
 
 // term converts a decoded JSON value (util.UnmarshalJSON) into a term, as ast.InterfaceToValue
