@@ -25,7 +25,7 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 	defer c.mu.Unlock()
 	t := c.typeState(req.GetTypeUrl())
 	w := &deltaWatch{req: req, sub: sub, ch: ch}
-	if sub.IsWildcard() && t.lostRemovals(sub.ReturnedResources()) {
+	if sub.IsWildcard() && t.wildcardLost(sub.ReturnedResources()) {
 		// Only a new stream can say what it holds (initial_resource_versions).
 		return nil, status.Errorf(codes.Aborted, "delta xDS %s: the client's state predates the deletions this server remembers (%s); reconnect",
 			t.url, tombstoneTTL)
@@ -35,6 +35,12 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 		return func() {}, nil
 	}
 	return register(c, t.delta, w), nil
+}
+
+// wildcardLost is lostRemovals for a wildcard request, which must reconnect instead.
+func (t *typeState) wildcardLost(returned map[string]string) bool {
+	tok, ok := t.deltaToken(returned)
+	return t.lostRemovals(returned, tok, ok)
 }
 
 // deltaResponse is what the watch must be sent now, or nil. changed is nil when the watch
@@ -51,7 +57,7 @@ func (t *typeState) deltaResponse(w *deltaWatch, changed map[string]bool) cachev
 	// A client whose removals cannot be told from tombstones (named subscriptions only: see
 	// CreateDeltaWatch) is told that every name it subscribes to and that does not exist does
 	// not exist, which is what a removal means to a delta client.
-	lost := created && t.lostRemovals(returned)
+	lost := created && t.lostRemovals(returned, tok, hasToken)
 	if created && hasToken && tok.seq == t.seq && w.req.GetResponseNonce() != "" &&
 		len(w.req.GetResourceNamesSubscribe()) == 0 && len(w.req.GetResourceNamesUnsubscribe()) == 0 {
 		// The usual ACK: no subscription change and nothing changed since the response.

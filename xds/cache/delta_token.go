@@ -60,12 +60,11 @@ func (t *typeState) deltaToken(returned map[string]string) (deltaToken, bool) {
 
 // lostRemovals reports whether a request's server map holds a token from which the
 // removals since cannot be told: its tombstones were dropped (tombstoneTTL), or its
-// subscription set is no longer interned.
-func (t *typeState) lostRemovals(returned map[string]string) bool {
-	if _, ok := returned[fullStateKey]; !ok {
+// subscription set is no longer interned. tok and ok are what deltaToken read from it.
+func (t *typeState) lostRemovals(returned map[string]string, tok deltaToken, ok bool) bool {
+	if _, has := returned[fullStateKey]; !has {
 		return false // no token: a new stream, compared name by name
 	}
-	tok, ok := t.deltaToken(returned)
 	return !ok || t.deleted.stale(tok.seq)
 }
 
