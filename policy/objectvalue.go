@@ -41,7 +41,7 @@ func objectValue(o client.Object, terms *termInterner) ast.Value {
 	return terms.term(doc, false).Value
 }
 
-// value returns the proxy as Rego input, built once per stored version.
+// objectValue returns the proxy as Rego input, built once per stored version.
 func (e *proxyEntry) objectValue(terms *termInterner) ast.Value {
 	e.valueOnce.Do(func() { e.value = objectValue(e.obj, terms) })
 	return e.value
