@@ -19,3 +19,32 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Errorf("setMemoryLimit(0) = %d, %v; want none", n, err)
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100)) // restore
+	t.Setenv("GOGC", "")
+	for _, tc := range []struct {
+		flag, gogc string
+		want       int
+		from       string
+	}{
+		{flag: "", want: defaultGCPercent, from: "default"},
+		{flag: "", gogc: "80", want: 80, from: "GOGC"},
+		{flag: "30", gogc: "80", want: 30, from: "--gc-percent"},
+		{flag: "off", want: -1, from: "--gc-percent"},
+	} {
+		t.Setenv("GOGC", tc.gogc)
+		if tc.gogc != "" {
+			debug.SetGCPercent(80) // what the runtime read from GOGC at start
+		}
+		got, from, err := setGCPercent(tc.flag)
+		if err != nil || got != tc.want || from != tc.from || debug.SetGCPercent(got) != tc.want {
+			t.Errorf("setGCPercent(%q) with GOGC=%q = %d, %q, %v; want %d from %q", tc.flag, tc.gogc, got, from, err, tc.want, tc.from)
+		}
+	}
+	for _, bad := range []string{"-5", "lots"} {
+		if _, _, err := setGCPercent(bad); err == nil {
+			t.Errorf("setGCPercent(%q) did not fail", bad)
+		}
+	}
+}

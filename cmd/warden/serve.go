@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,6 +43,7 @@ type serveFlags struct {
 	httpsPort      uint32
 	pprofAddress   string
 	memoryLimit    string
+	gcPercent      string
 }
 
 func newServeCommand() *cobra.Command {
@@ -89,6 +91,7 @@ The serving certificate and key are re-read when the files change.`,
 	// (BenchmarkScale's WARDEN_SCALE_PPROF) and for debugging a live replica.
 	fl.StringVar(&f.pprofAddress, "pprof-bind-address", "", "address of a plain-HTTP net/http/pprof server (e.g. 127.0.0.1:6060); empty (default) serves none")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "", "Go soft memory limit (GOMEMLIMIT), a quantity such as 230Mi; 0: none; default: GOMEMLIMIT if set, else 90% of the container's memory limit if it has one")
+	fl.StringVar(&f.gcPercent, "gc-percent", "", "Go GC target heap growth in percent (GOGC), or off; default: GOGC if set, else "+strconv.Itoa(defaultGCPercent))
 	return cmd
 }
 
@@ -122,6 +125,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if limit > 0 {
 		logger.Info("Go soft memory limit", "bytes", limit, "from", from)
 	}
+	gc, from, err := setGCPercent(f.gcPercent)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	logger.Info("Go GC target heap growth", "percent", gc, "from", from)
 	var xdsOpts *serve.XDSOptions
 	if f.xdsAddress != "" {
 		if f.xdsInsecure { // the certificate flags' defaults do not apply
