@@ -312,13 +312,13 @@ type scaleResult struct {
 func runScale(b *testing.B, order scaleOrder) {
 	ctx := b.Context()
 	dir := os.Getenv("WARDEN_SCALE_DIR")
-	if dir != "" {
-		dir = filepath.Join(dir, string(order))
-	}
 	if dir == "" {
 		dir = b.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
+	} else {
+		dir = filepath.Join(dir, string(order)) // one folder per order
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
 	}
 	env := framework.Start(b, framework.WithScheme(contourv1.AddToScheme, policyv1alpha1.AddToScheme))
 	r := newScaleRun(ctx, b, dir, env.KubeconfigPath(), env.Config())
