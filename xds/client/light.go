@@ -3,7 +3,6 @@ package client
 import (
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"strings"
 	"unique"
@@ -138,19 +137,7 @@ func typeIndex(typeURL string) int {
 // handOutLight returns a copy of s, a light client's state, to hand out: the small maps
 // are copied, and the large tables shared: Summaries' tables and the subscription lists are
 // replaced, never modified.
-func handOutLight(s State) State {
-	c := s
-	c.Listeners = maps.Clone(s.Listeners)
-	c.Routes = maps.Clone(s.Routes)
-	c.Clusters = maps.Clone(s.Clusters)
-	c.Endpoints = maps.Clone(s.Endpoints)
-	c.Secrets = maps.Clone(s.Secrets)
-	c.ResourceVersions = maps.Clone(s.ResourceVersions)
-	c.Versions = maps.Clone(s.Versions)
-	c.Subscriptions = maps.Clone(s.Subscriptions)
-	c.Responses = maps.Clone(s.Responses)
-	return c
-}
+func handOutLight(s State) State { return s.copyMaps() }
 
 // applyLight replaces the table of r's type in s.Summaries as the accepted light response
 // r says; see State.apply. r.items are sorted by name.

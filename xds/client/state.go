@@ -100,13 +100,7 @@ func (s State) Resources(typeURL string) map[string]proto.Message {
 // clone copies s deeply enough that later changes to s do not show in the copy: maps are
 // copied, the (immutable) messages are shared.
 func (s State) clone() State {
-	c := s
-	c.Listeners = maps.Clone(s.Listeners)
-	c.Routes = maps.Clone(s.Routes)
-	c.Clusters = maps.Clone(s.Clusters)
-	c.Endpoints = maps.Clone(s.Endpoints)
-	c.Secrets = maps.Clone(s.Secrets)
-	c.Versions = maps.Clone(s.Versions)
+	c := s.copyMaps()
 	c.ResourceVersions = make(map[string]map[string]string, len(s.ResourceVersions))
 	for t, v := range s.ResourceVersions {
 		c.ResourceVersions[t] = maps.Clone(v)
@@ -115,6 +109,21 @@ func (s State) clone() State {
 	for t, names := range s.Subscriptions {
 		c.Subscriptions[t] = slices.Clone(names)
 	}
+	return c
+}
+
+// copyMaps returns s with each of its maps copied, one level deep: the values of the
+// per-type maps (versions by name, subscription lists, messages) are shared.
+func (s State) copyMaps() State {
+	c := s
+	c.Listeners = maps.Clone(s.Listeners)
+	c.Routes = maps.Clone(s.Routes)
+	c.Clusters = maps.Clone(s.Clusters)
+	c.Endpoints = maps.Clone(s.Endpoints)
+	c.Secrets = maps.Clone(s.Secrets)
+	c.ResourceVersions = maps.Clone(s.ResourceVersions)
+	c.Versions = maps.Clone(s.Versions)
+	c.Subscriptions = maps.Clone(s.Subscriptions)
 	c.Responses = maps.Clone(s.Responses)
 	return c
 }
