@@ -277,6 +277,15 @@ func (h *writerHarness) testDeleted(t *testing.T) {
 	if err := c.Delete(t.Context(), get(t, c, childKey)); err != nil {
 		t.Fatal(err)
 	}
+	// Until the Decider's informer delivers the deletion, it still judges root valid, and
+	// the stored status would already look settled.
+	eventually(t, "the Decider forgets the deleted child", func() bool {
+		v, err := h.decider.Judge(context.WithoutCancel(t.Context()), childKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v == nil
+	}, nil)
 	keys := []policy.Key{rootKey, lonelyKey, secondKey, brokenKey}
 	waitSettled(t, c, h.decider, keys)
 	root := get(t, c, rootKey)
