@@ -86,7 +86,7 @@ func (b *builtinPolicies) evaluateSets(ctx context.Context, txn storage.Transact
 	if mask == 0 {
 		return nil, nil, nil
 	}
-	q, err := b.query(ctx, mask)
+	q, err := b.query(ctx, txn, mask)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,8 +113,11 @@ func (b *builtinPolicies) candidates(input ast.Value) uint64 {
 	return mask
 }
 
-// query returns the prepared query naming the sets in mask, preparing it on first use.
-func (b *builtinPolicies) query(ctx context.Context, mask uint64) (*rego.PreparedEvalQuery, error) {
+// query returns the prepared query naming the sets in mask, preparing it on first use
+// inside txn, the caller's open read transaction. Preparing without it would open a second
+// read transaction on the same goroutine: the store's lock is a sync.RWMutex, so a data
+// write (a namespace or inventory change) queued between the two would deadlock both.
+func (b *builtinPolicies) query(ctx context.Context, txn storage.Transaction, mask uint64) (*rego.PreparedEvalQuery, error) {
 	b.mu.RLock()
 	q, ok := b.queries[mask]
 	full := len(b.queries) >= maxBuiltinQueries
@@ -123,9 +126,10 @@ func (b *builtinPolicies) query(ctx context.Context, mask uint64) (*rego.Prepare
 		return q, nil
 	}
 	if full && mask != b.all() {
-		return b.query(ctx, b.all())
+		return b.query(ctx, txn, b.all())
 	}
-	pq, err := rego.New(rego.Compiler(b.compiler), rego.Store(b.store), rego.Query(b.queryText(mask))).PrepareForEval(ctx)
+	pq, err := rego.New(rego.Compiler(b.compiler), rego.Store(b.store), rego.Transaction(txn),
+		rego.Query(b.queryText(mask))).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("preparing built-in policies: %w", err)
 	}

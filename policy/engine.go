@@ -60,8 +60,9 @@ func NewEngine(ctx context.Context) (*Engine, error) {
 		return nil, fmt.Errorf("built-in policies: %w", err)
 	}
 	// The query naming every set is the fallback of builtinPolicies.query: prepare it now,
-	// so that a broken built-in policy fails here.
-	if _, err := e.builtin.query(ctx, e.builtin.all()); err != nil {
+	// so that a broken built-in policy fails here. No transaction is open yet (nil: it
+	// opens its own).
+	if _, err := e.builtin.query(ctx, nil, e.builtin.all()); err != nil {
 		return nil, err
 	}
 	return e, nil
