@@ -314,6 +314,15 @@ func TestTranslatorReuses(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("re-encoded resources (-want +got):\n%s", diff)
 	}
+	// A publisher compares only the types Same does not vouch for.
+	for _, typ := range []resource.Type{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.SecretType} {
+		if got, unchanged := after.Same(before, typ), len(want[typ]) == 0; got != unchanged {
+			t.Errorf("Same(%s) = %v, want %v", typ, got, unchanged)
+		}
+	}
+	if after.Same(nil, resource.ClusterType) {
+		t.Errorf("Same(nil) = true, want false: nothing was published before")
+	}
 	if !sameBytes(after.Encoded[resource.ListenerType][HTTPSListenerName], before.Encoded[resource.ListenerType][HTTPSListenerName]) {
 		t.Errorf("ingress_https was rebuilt, though its filter chains did not change")
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -47,6 +48,19 @@ type Resources struct {
 	// Envoy needs (the caller fills model.Secret.Data): each entry names the Secret, the
 	// key, and what was left out. See the package documentation.
 	Missing []string
+}
+
+// Same reports whether r holds the very resources of type typ that prev did: prev is an
+// earlier result of the same Translator, which hands the Hashes and Encoded maps of a type
+// it did not change on to its next result as they are (and never changes a map it handed
+// out). It is false for a nil prev, and whenever the type changed, but may also be false
+// for a type rebuilt identically; a caller compares hashes then.
+func (r *Resources) Same(prev *Resources, typ resource.Type) bool {
+	if prev == nil {
+		return false
+	}
+	a, b := r.Hashes[typ], prev.Hashes[typ]
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // Translate turns a routing model into Envoy resources; see the package documentation for
