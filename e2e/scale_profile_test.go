@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -139,5 +140,30 @@ func (p *scaleProfiler) cpu(ctx context.Context, phase string) (stop func()) {
 		wg.Wait()
 		p.b.Logf("pprof: cpu-%s-*.pprof and heap profiles in %s (go tool pprof %s/warden %s/cpu-%s-*.pprof)",
 			phase, p.dir, p.dir, p.dir, phase)
+	}
+}
+
+// self profiles the benchmark process itself (where the ADS client decodes what Warden
+// sends) until stop is called, into cpu-self-<phase>.pprof.
+func (p *scaleProfiler) self(phase string) (stop func()) {
+	if p == nil {
+		return func() {}
+	}
+	path := filepath.Join(p.dir, "cpu-self-"+phase+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		p.b.Logf("pprof: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		p.b.Logf("pprof: %v", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			p.b.Logf("pprof: %v", err)
+		}
 	}
 }

@@ -379,7 +379,7 @@ func (c *Client) handle(log logr.Logger, p protocol, r *response) error {
 		return p.reply(r, cause)
 	}
 	log.V(2).Info("accepting a response", "type", r.typeURL, "version", r.version, "nonce", r.nonce,
-		"resources", r.count(), "removed", len(r.removed))
+		"resources", r.count(), "removed", len(r.removed), "decoding", time.Since(r.received))
 	var changes []subscriptionChange
 	c.update(func(s *State) {
 		s.Responses[r.typeURL]++

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 	"unique"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -49,6 +50,9 @@ type response struct {
 	items []entry
 	// versionHandle is version, interned (light responses).
 	versionHandle unique.Handle[string]
+	// received is when the response came off the stream, before its resources were
+	// decoded (logged: decoding is the client's own cost, Envoy's as much as this one's).
+	received time.Time
 	// raw holds the resources as received, with their names and versions, when the client
 	// has an Options.NACKRaw hook; nil otherwise.
 	raw []RawResource
@@ -65,7 +69,7 @@ type decodeOptions struct {
 // newResponse returns an empty response of the given type, of n resources, keeping what o
 // says.
 func newResponse(typeURL, version, nonce string, n int, o decodeOptions) *response {
-	r := &response{typeURL: typeURL, version: version, nonce: nonce, light: o.light}
+	r := &response{typeURL: typeURL, version: version, nonce: nonce, light: o.light, received: time.Now()}
 	if o.raw {
 		r.raw = make([]RawResource, 0, n)
 	}
