@@ -378,11 +378,13 @@ func (c *Client) handle(log logr.Logger, p protocol, r *response) error {
 		})
 		return p.reply(r, cause)
 	}
+	decoding := time.Since(r.received)
 	log.V(2).Info("accepting a response", "type", r.typeURL, "version", r.version, "nonce", r.nonce,
-		"resources", r.count(), "removed", len(r.removed), "decoding", time.Since(r.received))
+		"resources", r.count(), "removed", len(r.removed), "decoding", decoding)
 	var changes []subscriptionChange
 	c.update(func(s *State) {
 		s.Responses[r.typeURL]++
+		s.LastReceived, s.LastDecoding = r.received, decoding
 		// Only listeners and clusters name what is subscribed to (route configurations,
 		// assignments, secrets); other responses cannot change the subscriptions.
 		switch {

@@ -85,10 +85,16 @@ func TestXDSClient_followsUpdates(t *testing.T) {
 			h := start(t, mode, nil)
 			waitFor(t, h.client, "a complete state", complete)
 
+			changed := time.Now()
 			clienttest.SetSnapshot(t, h.cache, clienttest.Snapshot(t, clienttest.Fixture{Version: "v2", Domain: "www2.example.com"}))
 			s := waitFor(t, h.client, "route configurations v2", func(s client.State) bool {
 				return s.Versions[resource.RouteType] == "v2"
 			})
+			// The v2 route response was received after the change and accepted after its
+			// decoding, which the state times.
+			if seen := time.Now(); s.LastReceived.Before(changed) || s.LastDecoding < 0 || s.LastReceived.Add(s.LastDecoding).After(seen) {
+				t.Errorf("last response received %v, decoded in %v: want between the change at %v and %v", s.LastReceived, s.LastDecoding, changed, seen)
+			}
 			if got := domain(s, clienttest.RouteHTTP); got != "www2.example.com" {
 				t.Errorf("domain of %s = %q, want www2.example.com", clienttest.RouteHTTP, got)
 			}
