@@ -25,6 +25,11 @@ func NewCache(log logr.Logger) *xdscache.Cache {
 	return xdscache.New(log)
 }
 
+// DefaultSplitAbove is Publisher.SplitAbove's default: 64 KiB. At 1,000 TLS vhosts
+// ingress_http is ~540 KB and ingress_https ~1 MB; a route configuration of one vhost is
+// a few hundred bytes.
+const DefaultSplitAbove = 64 << 10
+
 // Publisher translates models and pushes what changed to the cache. It is used by one
 // goroutine at a time (the controller's pipeline).
 type Publisher struct {
@@ -36,6 +41,14 @@ type Publisher struct {
 	// OnPublish, if set, is called after each publication that changed the cache, with the
 	// state-of-the-world versions by type.
 	OnPublish func(versions map[resource.Type]string)
+	// SplitAbove is the encoded size above which a changed resource is published after
+	// the others, in a second cache update; zero means DefaultSplitAbove, negative never.
+	// Envoy decodes a whole response before it applies any of it, and a route change also
+	// changes ingress_http (every TLS vhost's HTTPS redirects repeat its routes' matches):
+	// in one response, the vhost's own small https/<fqdn> waits for ~540 KB to be parsed.
+	// Sent first, it is applied at once; ingress_http follows as soon as the Envoy ACKs.
+	// Deletions go with the second update, after what may still reference them changed.
+	SplitAbove int
 
 	build          prometheus.Histogram
 	publishedCount prometheus.Counter
@@ -80,8 +93,12 @@ func (p *Publisher) Publish(ctx context.Context, m *model.Model) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	if err := p.cache.Update(changes...); err != nil {
-		return err
+	for _, step := range split(changes, p.splitAbove()) {
+		// Should the second update fail, published stays as it was: the next call sends
+		// both again (the first changes nothing then).
+		if err := p.cache.Update(step...); err != nil {
+			return err
+		}
 	}
 	p.published = res
 	if p.build != nil {
@@ -124,4 +141,42 @@ func diff(published, res *translate.Resources) []xdscache.Change {
 		}
 	}
 	return out
+}
+
+func (p *Publisher) splitAbove() int {
+	if p.SplitAbove == 0 {
+		return DefaultSplitAbove
+	}
+	return p.SplitAbove
+}
+
+// split orders changes into the cache updates Publish makes: one, unless an upsert is
+// larger than limit (negative: none is) and others are not; then the small upserts come
+// first and the large ones and every deletion second (see Publisher.SplitAbove).
+func split(changes []xdscache.Change, limit int) [][]xdscache.Change {
+	var small, large []xdscache.Change
+	for _, ch := range changes {
+		s, l := xdscache.Change{TypeURL: ch.TypeURL}, xdscache.Change{TypeURL: ch.TypeURL, Delete: ch.Delete}
+		for _, r := range ch.Upsert {
+			if limit >= 0 && len(r.Body) > limit {
+				l.Upsert = append(l.Upsert, r)
+			} else {
+				s.Upsert = append(s.Upsert, r)
+			}
+		}
+		if len(s.Upsert) > 0 {
+			small = append(small, s)
+		}
+		if len(l.Upsert) > 0 || len(l.Delete) > 0 {
+			large = append(large, l)
+		}
+	}
+	bigUpsert := false
+	for _, ch := range large {
+		bigUpsert = bigUpsert || len(ch.Upsert) > 0
+	}
+	if !bigUpsert || len(small) == 0 {
+		return [][]xdscache.Change{changes}
+	}
+	return [][]xdscache.Change{small, large}
 }

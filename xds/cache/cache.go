@@ -281,6 +281,17 @@ func (c *Cache) Versions() map[string]string {
 	return out
 }
 
+// Watches returns how many watches of a type are open: clients (streams, in delta) that
+// have acknowledged what they hold and wait for a change. A client still decoding its last
+// response has none open; what changes meanwhile reaches it in one response when it
+// acknowledges.
+func (c *Cache) Watches(typeURL string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.typeState(typeURL)
+	return len(t.sotw) + len(t.delta)
+}
+
 // Resources returns the stored resources of a type, decoded, by name: for `warden xds dump`
 // style views and tests. It decodes every resource; do not call it on a hot path.
 func (c *Cache) Resources(typeURL string) (map[string]types.Resource, error) {
