@@ -34,6 +34,7 @@ import (
 	"github.com/projectwarden/warden/e2e/framework"
 	fx "github.com/projectwarden/warden/policy/fixture"
 	xdsclient "github.com/projectwarden/warden/xds/client"
+	"github.com/projectwarden/warden/xds/translate"
 )
 
 // The end-to-end scale run (issues 4 and 5): 5,000 HTTPProxies. 1,000 TLS roots in
@@ -525,6 +526,16 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, re
 		received = append(received, s.LastReceived.Sub(patched))
 		decoding = append(decoding, s.LastDecoding)
 		r.clientLog.Info("route change seen", "httpproxy", ns+"/"+name, "after", lat[len(lat)-1])
+		// The change also rewrites the vhost's HTTPS redirect in ingress_http (~540 KB),
+		// which Warden sends after https/<fqdn>. Each change is timed from a settled client:
+		// one that is still decoding the last change's ingress_http would take the next
+		// change with it, and time the previous change's work.
+		wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		_, err = ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, translate.HTTPRouteConfigName, want) })
+		cancel()
+		if err != nil {
+			b.Fatalf("route change %d (%s/%s -> %s) not seen in %s: %v", j, ns, name, want, translate.HTTPRouteConfigName, err)
+		}
 	}
 	return lat, received, decoding
 }
