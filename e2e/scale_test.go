@@ -517,7 +517,7 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, re
 		r.clientLog.Info("patched", "httpproxy", ns+"/"+name)
 		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(root)
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		s, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, rc, want) })
+		s, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return s.HasRoute(rc, want) })
 		cancel()
 		if err != nil {
 			b.Fatalf("route change %d (%s/%s -> %s in %s) not seen: %v", j, ns, name, want, rc, err)
@@ -531,7 +531,7 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, re
 		// one that is still decoding the last change's ingress_http would take the next
 		// change with it, and time the previous change's work.
 		wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		_, err = ads.WaitFor(wctx, func(s xdsclient.State) bool { return hasRoute(s, translate.HTTPRouteConfigName, want) })
+		_, err = ads.WaitFor(wctx, func(s xdsclient.State) bool { return s.HasRoute(translate.HTTPRouteConfigName, want) })
 		cancel()
 		if err != nil {
 			b.Fatalf("route change %d (%s/%s -> %s) not seen in %s: %v", j, ns, name, want, translate.HTTPRouteConfigName, err)
@@ -720,7 +720,7 @@ func waitComplete(ctx context.Context, b *testing.B, ads *xdsclient.Client, sinc
 		return -1
 	}
 	d := time.Since(since).Seconds()
-	if !hasRoute(s, "https/"+bigFQDN(1), "/c0/a") { // root 1's children are never patched
+	if !s.HasRoute("https/"+bigFQDN(1), "/c0/a") { // root 1's children are never patched
 		b.Logf("xds (%s): route /c0/a not found in https/%s", who, bigFQDN(1))
 	}
 	b.Logf("xds (%s): complete %.3f s: %s; responses %v", who, d, what, s.Responses)

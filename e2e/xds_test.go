@@ -48,7 +48,7 @@ func TestXDS(t *testing.T) {
 			go func() { _ = ads.Run(ctx) }()
 
 			s := waitXDS(t, ads, "the multi-team configuration", func(s xdsclient.State) bool {
-				return xdsclient.CheckComplete(s) == nil && hasRoute(s, "https/shop.example.com", "/api/v1") && endpointCount(s, "team-a/api") == 2
+				return xdsclient.CheckComplete(s) == nil && s.HasRoute("https/shop.example.com", "/api/v1") && endpointCount(s, "team-a/api") == 2
 			})
 			https, ok := s.Listeners["ingress_https"].(*listenerv3.Listener)
 			if !ok {
@@ -79,13 +79,13 @@ func TestXDS(t *testing.T) {
 			if err := c.Patch(t.Context(), &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "api"}}, client.RawPatch("application/merge-patch+json", patch)); err != nil {
 				t.Fatal(err)
 			}
-			waitXDS(t, ads, "the changed route", func(s xdsclient.State) bool { return hasRoute(s, "https/shop.example.com", "/api/v2") })
+			waitXDS(t, ads, "the changed route", func(s xdsclient.State) bool { return s.HasRoute("https/shop.example.com", "/api/v2") })
 			t.Logf("%s: a route change reached the client in %s", mode, time.Since(start).Round(time.Millisecond))
 			if err := c.Patch(t.Context(), &contourv1.HTTPProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "api"}},
 				client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"routes":[{"conditions":[{"prefix":"/v1"}],"services":[{"name":"api","port":8080}]}]}}`))); err != nil {
 				t.Fatal(err)
 			}
-			waitXDS(t, ads, "the route restored", func(s xdsclient.State) bool { return hasRoute(s, "https/shop.example.com", "/api/v1") })
+			waitXDS(t, ads, "the route restored", func(s xdsclient.State) bool { return s.HasRoute("https/shop.example.com", "/api/v1") })
 		})
 	}
 }
@@ -99,24 +99,6 @@ func waitXDS(t *testing.T, c *xdsclient.Client, what string, cond func(xdsclient
 		t.Fatalf("waiting for %s: %v; complete: %v; routes: %v", what, err, xdsclient.CheckComplete(s), keys(s.Routes))
 	}
 	return s
-}
-
-// hasRoute reports whether route configuration rc has a route whose prefix (or path
-// separated-prefix) match is prefix.
-func hasRoute(s xdsclient.State, rc, prefix string) bool {
-	cfg, ok := s.Routes[rc].(*routev3.RouteConfiguration)
-	if !ok {
-		return false
-	}
-	for _, vh := range cfg.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
-			m := r.GetMatch()
-			if m.GetPrefix() == prefix || m.GetPathSeparatedPrefix() == prefix || m.GetPath() == prefix {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func hasRedirect(s xdsclient.State, rc, domain string) bool {

@@ -2,12 +2,10 @@ package xds_test
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
@@ -80,7 +78,7 @@ func TestPublisherSendsLargeResourcesLast(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := c.WaitFor(t.Context(), func(s client.State) bool {
-				return routesTo(s, changed, "/api-v2") && routesTo(s, translate.HTTPRouteConfigName, "/api-v2")
+				return s.HasRoute(changed, "/api-v2") && s.HasRoute(translate.HTTPRouteConfigName, "/api-v2")
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -92,23 +90,6 @@ func TestPublisherSendsLargeResourcesLast(t *testing.T) {
 			}
 		})
 	}
-}
-
-// routesTo reports whether the client holds the route configuration name with a route
-// whose prefix contains part.
-func routesTo(s client.State, name, part string) bool {
-	rc, ok := s.Routes[name].(*routev3.RouteConfiguration)
-	if !ok {
-		return false
-	}
-	for _, vh := range rc.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
-			if strings.Contains(r.GetMatch().GetPrefix(), part) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // eventually polls cond until it holds, for a few seconds at most.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 )
@@ -228,4 +229,23 @@ func (s *State) changeSubscriptions(wanted map[string]map[string]bool, forget fu
 func contains(names []string, name string) bool {
 	_, ok := slices.BinarySearch(names, name)
 	return ok
+}
+
+// HasRoute reports whether s holds the route configuration routeConfig with a route that
+// matches path: a prefix, path-separated prefix or exact path match equal to it. Tests and
+// benchmarks wait on it for a change to arrive.
+func (s State) HasRoute(routeConfig, path string) bool {
+	rc, ok := s.Routes[routeConfig].(*routev3.RouteConfiguration)
+	if !ok {
+		return false
+	}
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			m := r.GetMatch()
+			if m.GetPrefix() == path || m.GetPathSeparatedPrefix() == path || m.GetPath() == path {
+				return true
+			}
+		}
+	}
+	return false
 }
