@@ -81,6 +81,7 @@ type Pipeline struct {
 	states     stateCounts
 	model      *model.Model
 	secretData secretData
+	reads      *readGate // background Secret reads in flight (WaitForSecretReads)
 }
 
 // New returns a Pipeline. secrets reads the data of Secrets the model references (Warden
@@ -100,7 +101,7 @@ func New(d *policy.Decider, secrets client.Reader, pub Publisher, o Options) (*P
 	p := &Pipeline{d: d, secrets: secrets, pub: pub, opts: o, metrics: m, judgeFn: d.Judge,
 		work: newWork(), wake: make(chan struct{}, 1), published: make(chan struct{}),
 		in: model.NewInput(), roots: map[string]map[model.Key]*contourv1.HTTPProxy{},
-		sliceOwner: map[model.Key]model.Key{}, states: newStateCounts(), secretData: newSecretData()}
+		sliceOwner: map[model.Key]model.Key{}, states: newStateCounts(), secretData: newSecretData(), reads: newReadGate()}
 	p.work.all = true
 	if o.Verdicts != nil {
 		p.judgeFn = o.Verdicts.Judge
@@ -147,6 +148,16 @@ func (p *Pipeline) poke() {
 	default:
 	}
 }
+
+// SecretReadWait is the longest WaitForSecretReads holds a caller back.
+const SecretReadWait = 250 * time.Millisecond
+
+// WaitForSecretReads returns once no Secret data is being read for a TLS vhost that waits
+// for its certificate, after SecretReadWait at most, or when ctx is done. The status writer
+// calls it before each write, so that Envoys get a new vhost's HTTPS before its status is
+// written: both queue in the API server, and during a bulk create of TLS roots the status
+// writes outnumber the reads a hundred to one.
+func (p *Pipeline) WaitForSecretReads(ctx context.Context) { p.reads.wait(ctx, SecretReadWait) }
 
 // NeedLeaderElection is false: every replica serves xDS.
 func (p *Pipeline) NeedLeaderElection() bool { return false }

@@ -149,7 +149,7 @@ func (p *Pipeline) fillSecrets(ctx context.Context, full bool) error {
 		for _, k := range need {
 			p.secretData.inflight[k] = true
 		}
-		go p.readInBackground(ctx, p.secretData.versions(need))
+		go p.readInBackground(ctx, p.secretData.versions(need), p.reads.start())
 	}
 	for _, s := range p.model.Secrets {
 		s.Data = p.secretData.data[s.Name]
@@ -167,8 +167,9 @@ func (s *secretData) versions(keys []model.Key) map[model.Key]string {
 }
 
 // readInBackground reads keys and hands the results to the run loop; after a failure it
-// wakes the loop again later, which reads what is still missing.
-func (p *Pipeline) readInBackground(ctx context.Context, keys map[model.Key]string) {
+// wakes the loop again later, which reads what is still missing. It calls done at the end.
+func (p *Pipeline) readInBackground(ctx context.Context, keys map[model.Key]string, done func()) {
+	defer done()
 	results, err := p.readSecrets(ctx, keys, false)
 	if err != nil {
 		if ctx.Err() != nil {

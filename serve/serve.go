@@ -125,8 +125,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if o.WriteStatus {
-		disp.writer = status.NewWriter(verdicts.Judge, mgr.GetCache(), status.Options{
-			Client: live, Synced: statusSynced(feed, disp.pipeline), Registerer: reg, Workers: cmp.Or(o.StatusWorkers, DefaultStatusWorkers)})
+		so := status.Options{Client: live, Synced: statusSynced(feed, disp.pipeline), Registerer: reg,
+			Workers: cmp.Or(o.StatusWorkers, DefaultStatusWorkers)}
+		if disp.pipeline != nil {
+			so.BeforeWrite = disp.pipeline.WaitForSecretReads
+		}
+		disp.writer = status.NewWriter(verdicts.Judge, mgr.GetCache(), so)
 		if err := mgr.Add(disp.writer); err != nil {
 			return err
 		}

@@ -60,6 +60,11 @@ type Options struct {
 	// Registerer receives the metrics (see the Metric constants). Default: nil, the
 	// metrics are kept but not registered.
 	Registerer prometheus.Registerer
+	// BeforeWrite, if set, is called before each status write, which waits for it to
+	// return: it lets more urgent API requests go first (serve passes the pipeline's
+	// WaitForSecretReads, so that Envoys get a new vhost's certificate before its status is
+	// written). It must return soon, and when ctx is done. Default: nil, no wait.
+	BeforeWrite func(ctx context.Context)
 	// Clock stamps LastTransitionTime and times the writes. Only Now and Since are used,
 	// so any clock.Clock will do (a fake one makes transition times exact in tests). The
 	// work queue's delays (BatchDelay, retries) run on the real clock: a frozen fake clock
@@ -328,6 +333,9 @@ func (w *Writer) writeOnce(ctx context.Context, k policy.Key, p *contourv1.HTTPP
 	want, o := desiredStatus(p, v, now)
 	if o != write {
 		return o, nil
+	}
+	if w.opts.BeforeWrite != nil {
+		w.opts.BeforeWrite(ctx)
 	}
 	upd := p.DeepCopy() // p may be shared with the cache
 	upd.Status = want

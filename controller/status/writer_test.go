@@ -43,6 +43,7 @@ type writerHarness struct {
 	writes  *writeCounter
 	hook    *atomic.Pointer[beforeWrite]
 	clock   *settableClock
+	held    atomic.Int64 // calls of Options.BeforeWrite
 }
 
 func TestWriter(t *testing.T) {
@@ -89,10 +90,11 @@ func startWriterHarness(t *testing.T, env *framework.Env) *writerHarness {
 		OnApplied: func(string, policy.Key) { h.writer.ResyncAll(h.ctx) },
 	})
 	h.writer = status.NewWriter(h.decider.Judge, informers, status.Options{
-		Client:     newWriteClient(t, env, s, h.writes, h.hook),
-		Synced:     feed.WaitForSync,
-		Registerer: h.reg,
-		Clock:      h.clock,
+		Client:      newWriteClient(t, env, s, h.writes, h.hook),
+		Synced:      feed.WaitForSync,
+		Registerer:  h.reg,
+		Clock:       h.clock,
+		BeforeWrite: func(context.Context) { h.held.Add(1) },
 	})
 	if err := feed.Start(h.ctx); err != nil {
 		t.Fatal(err)
@@ -145,6 +147,9 @@ func (h *writerHarness) testConverge(t *testing.T) {
 		if n := h.writes.of(k); n != 1 {
 			t.Errorf("%s written %d times, want once", k, n)
 		}
+	}
+	if held := h.held.Load(); held < int64(h.writes.total()) || held == 0 {
+		t.Errorf("BeforeWrite called %d times for %d writes, want once before each", held, h.writes.total())
 	}
 	if n := metricValue(t, h.reg, status.MetricWrites); n != float64(h.writes.total()) {
 		t.Errorf("%s = %v, want the %d writes the API server accepted", status.MetricWrites, n, h.writes.total())
