@@ -142,6 +142,15 @@ func (p *Pipeline) ResyncAll(context.Context) {
 	p.poke()
 }
 
+// onlyTouched reports whether all the pending work is touches (see Touch).
+func (p *Pipeline) onlyTouched() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.work
+	w.touched = nil
+	return len(p.work.touched) > 0 && w.empty()
+}
+
 func (p *Pipeline) poke() {
 	select {
 	case p.wake <- struct{}{}:
@@ -195,6 +204,12 @@ func (p *Pipeline) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-p.wake:
+		}
+		// Status writes come back as touches, thousands at the end of a bulk create; they
+		// need no rebuild, so they neither wait for the quiet time nor start one that a
+		// real change would then wait out.
+		if p.onlyTouched() {
+			continue
 		}
 		if wait := pace.wait(time.Now()); wait > 0 {
 			select {

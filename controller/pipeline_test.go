@@ -290,6 +290,9 @@ func TestPipeline_touchSwapsTheObjectWithoutPublishing(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.p.Touch(policy.Key{Namespace: "roots", Name: "app"})
+	if !w.p.onlyTouched() {
+		t.Errorf("pending work after a touch is not touches only: the run loop would hold it for the quiet time")
+	}
 	did, err := w.p.rebuild(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +309,11 @@ func TestPipeline_touchSwapsTheObjectWithoutPublishing(t *testing.T) {
 				t.Errorf("roots[%s][%s] is not the accepted object", fqdn, k)
 			}
 		}
+	}
+	w.p.Touch(policy.Key{Namespace: "roots", Name: "app"})
+	w.p.Enqueue(policy.Key{Namespace: "roots", Name: "app"})
+	if w.p.onlyTouched() {
+		t.Errorf("a change pending beside a touch is taken for touches only")
 	}
 }
 
