@@ -189,9 +189,9 @@ func (d *Decider) Decide(ctx context.Context, c Change) (*Decision, error) {
 //
 // The inventory is read-locked only while the Rego input is built: evaluation reads
 // nothing else. Held through evaluation (a millisecond under load, with the status writer
-// judging on dozens of goroutines), the lock made every informer update wait for the
-// judgements under way, and every judgement wait for that update: at the end of a bulk
-// create the informer fell 0.4 s behind the API server.
+// judging on dozens of goroutines), the lock made every informer update (a status write
+// coming back, hundreds a second at the end of a bulk create) wait for the judgements
+// under way, and every new judgement wait for that update.
 func (d *Decider) Judge(ctx context.Context, k Key) (*Verdict, error) {
 	d.inv.mu.RLock()
 	e := d.inv.proxy(k)
