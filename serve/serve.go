@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -100,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	live, err := client.New(o.REST, client.Options{Scheme: scheme})
+	live, err := client.New(ownConnection(o.REST), client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
 	}
@@ -259,4 +260,16 @@ func watchPolicyGeneration(ctx context.Context, e *policy.Engine, m *webhook.Met
 		case <-t.C:
 		}
 	}
+}
+
+// ownConnection returns a copy of cfg whose clients open their own connections to the API
+// server. client-go shares one HTTP/2 connection between every client of equal TLS
+// settings; the status writer's requests (dozens in flight at the end of a bulk create)
+// would then share the informers' connection, whose watch events Warden must not receive
+// late. A config with its own dialer is never shared.
+func ownConnection(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	cfg.Dial = d.DialContext
+	return cfg
 }
