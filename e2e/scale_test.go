@@ -501,7 +501,7 @@ func (r *scaleRun) scaleUp(c client.WithWatch, w *wardenProc, ads *xdsclient.Cli
 // routeChanges (c) patches one child's route at a time and returns how long each took to
 // reach the client, how long after the patch the response that carried it came off the
 // stream, and how long the client took to decode it.
-func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, received, decoding []time.Duration) {
+func (r *scaleRun) routeChanges(c client.WithWatch, ads *xdsclient.Client) (lat, received, decoding []time.Duration) {
 	b, ctx := r.b, r.ctx
 	r.logWatchedChanges(c)
 	for j := range routeChanges {
@@ -516,7 +516,7 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, re
 		}
 		patched := time.Now()
 		r.clientLog.Info("patched", "httpproxy", ns+"/"+name)
-		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), "https/"+bigFQDN(root)
+		want, rc := fmt.Sprintf("/c%d/a%s", inc, suffix), translate.HTTPSRouteConfigName(bigFQDN(root))
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		s, err := ads.WaitFor(wctx, func(s xdsclient.State) bool { return s.HasRoute(rc, want) })
 		cancel()
@@ -544,18 +544,14 @@ func (r *scaleRun) routeChanges(c client.Client, ads *xdsclient.Client) (lat, re
 // logWatchedChanges logs, in the client's log, when a watch of the benchmark's own sees
 // each HTTPProxy change of a generation above 1 (the route changes): set beside "patched"
 // and Warden's log, it tells the API server's watch delivery from Warden's.
-func (r *scaleRun) logWatchedChanges(c client.Client) {
-	wc, ok := c.(client.WithWatch)
-	if !ok {
-		return
-	}
+func (r *scaleRun) logWatchedChanges(c client.WithWatch) {
 	// From the current version: no initial events for the 5,000 stored.
 	var list contourv1.HTTPProxyList
 	if err := c.List(r.ctx, &list, client.Limit(1)); err != nil {
 		r.b.Logf("listing HTTPProxies: %v", err)
 		return
 	}
-	w, err := wc.Watch(r.ctx, &contourv1.HTTPProxyList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	w, err := c.Watch(r.ctx, &contourv1.HTTPProxyList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
 	if err != nil {
 		r.b.Logf("watching HTTPProxies: %v", err)
 		return
@@ -754,7 +750,7 @@ func waitComplete(ctx context.Context, b *testing.B, ads *xdsclient.Client, sinc
 		return -1
 	}
 	d := time.Since(since).Seconds()
-	if !s.HasRoute("https/"+bigFQDN(1), "/c0/a") { // root 1's children are never patched
+	if !s.HasRoute(translate.HTTPSRouteConfigName(bigFQDN(1)), "/c0/a") { // root 1's children are never patched
 		b.Logf("xds (%s): route /c0/a not found in https/%s", who, bigFQDN(1))
 	}
 	b.Logf("xds (%s): complete %.3f s: %s; responses %v", who, d, what, s.Responses)
