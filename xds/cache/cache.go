@@ -288,7 +288,10 @@ func (c *Cache) Versions() map[string]string {
 func (c *Cache) Watches(typeURL string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.typeState(typeURL)
+	t := c.types[typeURL]
+	if t == nil {
+		return 0
+	}
 	return len(t.sotw) + len(t.delta)
 }
 
