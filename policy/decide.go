@@ -204,11 +204,6 @@ func (d *Decider) Judge(ctx context.Context, k Key) (*Verdict, error) {
 	return d.verdict(ctx, e, in)
 }
 
-// judge evaluates e as Judge does, with v read-locked throughout.
-func (d *Decider) judge(ctx context.Context, v view, e *proxyEntry) (*Verdict, error) {
-	return d.verdict(ctx, e, d.judgeInput(v, e))
-}
-
 // judgeInput is the Rego input that judges e in v (the inventory, read-locked).
 func (d *Decider) judgeInput(v view, e *proxyEntry) ast.Value {
 	f := computeFacts(v, d.settings, e)
@@ -228,10 +223,31 @@ func (d *Decider) verdict(ctx context.Context, e *proxyEntry, in ast.Value) (*Ve
 	}, nil
 }
 
+// decideProxy decides a change of an HTTPProxy. Like Judge, it read-locks the inventory
+// only while it builds the Rego inputs (the change's and, with JudgeAffected, those of the
+// proxies it affects), and evaluates them after.
 func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPProxy, dec *Decision) error {
+	in, affected := d.proxyInputs(c, p, dec)
+	res, err := d.engine.evaluate(ctx, in)
+	if err != nil {
+		if c.Operation == Delete {
+			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", dec.Key, err)
+		}
+		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, dec.Key, err)
+	}
+	dec.Denials, dec.Warnings = res.deny, res.warn
+	return d.judgeAffected(ctx, affected, dec)
+}
+
+// proxyInputs builds, under the inventory's read lock, the input that decides c and the
+// judgements of the proxies it affects (none unless c.JudgeAffected); it sets
+// dec.ReadFrom.
+func (d *Decider) proxyInputs(c Change, p *contourv1.HTTPProxy, dec *Decision) (ast.Value, []judgement) {
 	d.inv.mu.RLock()
 	defer d.inv.mu.RUnlock()
 	k := dec.Key
+	var v view
+	var in ast.Value
 	if c.Operation == Delete {
 		old := d.inv.proxy(k)
 		if old == nil {
@@ -240,46 +256,49 @@ func (d *Decider) decideProxy(ctx context.Context, c Change, p *contourv1.HTTPPr
 		after := &overlay{Inventory: d.inv, proxyKey: &k}
 		f := computeFacts(d.inv, d.settings, old)
 		imp := proxyDeleteImpact(d.inv, after, d.settings, old)
-		res, err := d.engine.evaluate(ctx, d.input(d.inv, Delete, dec.Kind, k, old.objectValue(d.inv.terms), nil,
-			item("facts", f.value()), item("impact", imp.value()), item("userInfo", c.User.value())))
-		if err != nil {
-			return fmt.Errorf("deciding delete of HTTPProxy %s: %w", k, err)
+		in = d.input(d.inv, Delete, dec.Kind, k, old.objectValue(d.inv.terms), nil,
+			item("facts", f.value()), item("impact", imp.value()), item("userInfo", c.User.value()))
+		v = after
+	} else {
+		n := newProxyEntry(p)
+		if c.Operation == Create {
+			// The API server stamps creationTimestamp (to the second) before admission, so a
+			// create can tie with a root made in the same second; it is younger than all of
+			// them.
+			n.created = newest
 		}
-		dec.Denials, dec.Warnings = res.deny, res.warn
-		if !c.JudgeAffected {
-			return nil
+		ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
+		f := computeFacts(ov, d.settings, n)
+		var oldValue ast.Value
+		extra := [][2]*ast.Term{item("facts", f.value())}
+		if c.OldObject != nil {
+			oldValue = objectValue(c.OldObject, d.inv.terms)
 		}
-		return d.affected(ctx, after, affectedByProxy(d.inv, after, k), k, dec)
+		if old := d.inv.proxy(k); old != nil && c.Operation == Update {
+			extra = append(extra, item("impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value()))
+		}
+		in = d.input(ov, c.Operation, dec.Kind, k, n.objectValue(d.inv.terms), oldValue, append(extra, item("userInfo", c.User.value()))...)
+		dec.ReadFrom = f.readFrom()
+		v = ov
 	}
-	n := newProxyEntry(p)
-	if c.Operation == Create {
-		// The API server stamps creationTimestamp (to the second) before admission, so a
-		// create can tie with a root made in the same second; it is younger than all of them.
-		n.created = newest
-	}
-	ov := &overlay{Inventory: d.inv, proxyKey: &k, newProxy: n}
-	f := computeFacts(ov, d.settings, n)
-	var oldValue ast.Value
-	extra := [][2]*ast.Term{item("facts", f.value())}
-	if c.OldObject != nil {
-		oldValue = objectValue(c.OldObject, d.inv.terms)
-	}
-	if old := d.inv.proxy(k); old != nil && c.Operation == Update {
-		extra = append(extra, item("impact", proxyUpdateImpact(d.inv, ov, d.settings, old).value()))
-	}
-	res, err := d.engine.evaluate(ctx, d.input(ov, c.Operation, dec.Kind, k, n.objectValue(d.inv.terms), oldValue, append(extra, item("userInfo", c.User.value()))...))
-	if err != nil {
-		return fmt.Errorf("deciding %s of HTTPProxy %s: %w", c.Operation, k, err)
-	}
-	dec.ReadFrom = f.readFrom()
-	dec.Denials, dec.Warnings = res.deny, res.warn
 	if !c.JudgeAffected {
-		return nil
+		return in, nil
 	}
-	return d.affected(ctx, ov, affectedByProxy(d.inv, ov, k), k, dec)
+	return in, d.affectedInputs(v, affectedByProxy(d.inv, v, k), k)
 }
 
 func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.TLSCertificateDelegation, dec *Decision) error {
+	in, affected := d.delegationInputs(c, t, dec)
+	res, err := d.engine.evaluate(ctx, in)
+	if err != nil {
+		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, dec.Key, err)
+	}
+	dec.Denials, dec.Warnings = res.deny, res.warn
+	return d.judgeAffected(ctx, affected, dec)
+}
+
+// delegationInputs is proxyInputs for a TLSCertificateDelegation.
+func (d *Decider) delegationInputs(c Change, t *contourv1.TLSCertificateDelegation, dec *Decision) (ast.Value, []judgement) {
 	d.inv.mu.RLock()
 	defer d.inv.mu.RUnlock()
 	k := dec.Key
@@ -294,15 +313,10 @@ func (d *Decider) decideDelegation(ctx context.Context, c Change, t *contourv1.T
 	}
 	in := d.input(ov, c.Operation, dec.Kind, k, objectValue(t, d.inv.terms), oldValue,
 		item("facts", delegationFacts(ov, t)), item("impact", imp.value()), item("userInfo", c.User.value()))
-	res, err := d.engine.evaluate(ctx, in)
-	if err != nil {
-		return fmt.Errorf("deciding %s of TLSCertificateDelegation %s: %w", c.Operation, k, err)
-	}
-	dec.Denials, dec.Warnings = res.deny, res.warn
 	if !c.JudgeAffected {
-		return nil
+		return in, nil
 	}
-	return d.affected(ctx, ov, imp.proxies(), Key{}, dec)
+	return in, d.affectedInputs(ov, imp.proxies(), Key{})
 }
 
 // decidePolicy admits a DelegationPolicy only if it compiles and its tests pass.
@@ -330,14 +344,31 @@ func (d *Decider) decidePolicy(ctx context.Context, c Change, p *policyv1alpha1.
 	dec.Denials = append(dec.Denials, v)
 }
 
-// affected judges the proxies a change alters (except skip, the changed one itself).
-func (d *Decider) affected(ctx context.Context, v view, keys []Key, skip Key, dec *Decision) error {
+// judgement is a proxy's judgement input, built under the inventory's read lock, to be
+// evaluated after it is released.
+type judgement struct {
+	e  *proxyEntry
+	in ast.Value
+}
+
+// affectedInputs builds the judgement inputs of the proxies keys a change alters, as v
+// (the inventory with the change, read-locked) has them, except skip (the changed one).
+func (d *Decider) affectedInputs(v view, keys []Key, skip Key) []judgement {
+	var out []judgement
 	for _, k := range keys {
 		e := v.proxy(k)
 		if k == skip || e == nil {
 			continue
 		}
-		vd, err := d.judge(ctx, v, e)
+		out = append(out, judgement{e: e, in: d.judgeInput(v, e)})
+	}
+	return out
+}
+
+// judgeAffected evaluates js into dec.Affected.
+func (d *Decider) judgeAffected(ctx context.Context, js []judgement, dec *Decision) error {
+	for _, j := range js {
+		vd, err := d.verdict(ctx, j.e, j.in)
 		if err != nil {
 			return err
 		}
