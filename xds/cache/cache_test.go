@@ -231,15 +231,7 @@ func TestCache_reconnectHoldingCurrentVersion(t *testing.T) {
 // change.
 func TestCache_changeBetweenResponseAndACK(t *testing.T) {
 	names := []string{clienttest.RouteHTTP, clienttest.RouteHTTPS}
-	routes := func(f clienttest.Fixture) xdscache.Change {
-		for _, ch := range changes(t, f) {
-			if ch.TypeURL == resource.RouteType {
-				return ch
-			}
-		}
-		t.Fatal("no route configurations in the fixture")
-		return xdscache.Change{}
-	}
+	routes := func(f clienttest.Fixture) xdscache.Change { return changeOf(t, f, resource.RouteType) }
 	t.Run("state-of-the-world", func(t *testing.T) {
 		c := xdscache.New(logr.Discard())
 		update(t, c, routes(clienttest.Fixture{}))
@@ -341,15 +333,7 @@ func TestCache_newSubscriptionSendsOnlyTheNewName(t *testing.T) {
 // meanwhile is sent on its ACK, including the removal; a new stream announcing the versions
 // it holds is sent only what differs.
 func TestCache_deltaClientBehind(t *testing.T) {
-	clusters := func(f clienttest.Fixture) xdscache.Change {
-		for _, ch := range changes(t, f) {
-			if ch.TypeURL == resource.ClusterType {
-				return ch
-			}
-		}
-		t.Fatal("no clusters in the fixture")
-		return xdscache.Change{}
-	}
+	clusters := func(f clienttest.Fixture) xdscache.Change { return changeOf(t, f, resource.ClusterType) }
 	c := xdscache.New(logr.Discard())
 	update(t, c, clusters(clienttest.Fixture{}), clusters(clienttest.Fixture{Cluster: "b"}))
 	sub := stream.NewDeltaSubscription(nil, nil, nil, true) // wildcard

@@ -51,6 +51,18 @@ func changes(t *testing.T, f clienttest.Fixture) []xdscache.Change {
 	return out
 }
 
+// changeOf is the Change of the fixture f's resources of the type typeURL.
+func changeOf(t *testing.T, f clienttest.Fixture, typeURL string) xdscache.Change {
+	t.Helper()
+	for _, ch := range changes(t, f) {
+		if ch.TypeURL == typeURL {
+			return ch
+		}
+	}
+	t.Fatalf("no %s in the fixture", typeURL)
+	return xdscache.Change{}
+}
+
 func update(t *testing.T, c *xdscache.Cache, chs ...xdscache.Change) {
 	t.Helper()
 	if err := c.Update(chs...); err != nil {
