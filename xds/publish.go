@@ -155,6 +155,7 @@ func (p *Publisher) splitAbove() int {
 // first and the large ones and every deletion second (see Publisher.SplitAbove).
 func split(changes []xdscache.Change, limit int) [][]xdscache.Change {
 	var small, large []xdscache.Change
+	bigUpsert := false
 	for _, ch := range changes {
 		s, l := xdscache.Change{TypeURL: ch.TypeURL}, xdscache.Change{TypeURL: ch.TypeURL, Delete: ch.Delete}
 		for _, r := range ch.Upsert {
@@ -170,10 +171,7 @@ func split(changes []xdscache.Change, limit int) [][]xdscache.Change {
 		if len(l.Upsert) > 0 || len(l.Delete) > 0 {
 			large = append(large, l)
 		}
-	}
-	bigUpsert := false
-	for _, ch := range large {
-		bigUpsert = bigUpsert || len(ch.Upsert) > 0
+		bigUpsert = bigUpsert || len(l.Upsert) > 0
 	}
 	if !bigUpsert || len(small) == 0 {
 		return [][]xdscache.Change{changes}
